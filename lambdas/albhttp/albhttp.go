@@ -1,0 +1,130 @@
+// Package albhttp runs a net/http Handler as an ALB Lambda target: it turns
+// the ALB event into an *http.Request and the handler's answer into the ALB
+// response. The handler packages stay free of Lambda types, and the same
+// handler can be served over plain HTTP in tests and the local drill.
+package albhttp
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Handler returns a Lambda handler for an ALB target group that serves h.
+func Handler(h http.Handler) func(context.Context, events.ALBTargetGroupRequest) (events.ALBTargetGroupResponse, error) {
+	return func(ctx context.Context, ev events.ALBTargetGroupRequest) (events.ALBTargetGroupResponse, error) {
+		req, err := Request(ctx, ev)
+		if err != nil {
+			return errorResponse(ev, http.StatusBadRequest, err.Error()), nil
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return Response(ev, rec.Result().StatusCode, rec.Header(), rec.Body.Bytes()), nil
+	}
+}
+
+// Request builds the http.Request an ALB event describes. ALB passes the path
+// and query string as the client sent them (query values still URL-encoded).
+func Request(ctx context.Context, ev events.ALBTargetGroupRequest) (*http.Request, error) {
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return nil, fmt.Errorf("request body is not valid base64: %w", err)
+		}
+		body = b
+	}
+	u := &url.URL{Path: ev.Path}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	q := url.Values{}
+	if len(ev.MultiValueQueryStringParameters) > 0 {
+		for k, vs := range ev.MultiValueQueryStringParameters {
+			for _, v := range vs {
+				q.Add(unescape(k), unescape(v))
+			}
+		}
+	} else {
+		for k, v := range ev.QueryStringParameters {
+			q.Add(unescape(k), unescape(v))
+		}
+	}
+	u.RawQuery = q.Encode()
+	method := ev.HTTPMethod
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if len(ev.MultiValueHeaders) > 0 {
+		for k, vs := range ev.MultiValueHeaders {
+			for _, v := range vs {
+				req.Header.Add(k, v)
+			}
+		}
+	} else {
+		for k, v := range ev.Headers {
+			req.Header.Set(k, v)
+		}
+	}
+	req.Host = req.Header.Get("Host")
+	req.ContentLength = int64(len(body))
+	req.RemoteAddr = firstForwarded(req.Header.Get("X-Forwarded-For"))
+	return req, nil
+}
+
+func unescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+func firstForwarded(xff string) string {
+	first, _, _ := strings.Cut(xff, ",")
+	return strings.TrimSpace(first)
+}
+
+// Response builds the ALB response. It answers with multi-value headers when
+// the target group sent them (ALB requires the response to match), and
+// base64-encodes bodies that are not UTF-8 text.
+func Response(ev events.ALBTargetGroupRequest, status int, header http.Header, body []byte) events.ALBTargetGroupResponse {
+	resp := events.ALBTargetGroupResponse{
+		StatusCode:        status,
+		StatusDescription: fmt.Sprintf("%d %s", status, http.StatusText(status)),
+	}
+	if len(ev.MultiValueHeaders) > 0 {
+		resp.MultiValueHeaders = map[string][]string{}
+		for k, vs := range header {
+			resp.MultiValueHeaders[k] = append([]string(nil), vs...)
+		}
+	} else {
+		resp.Headers = map[string]string{}
+		for k, vs := range header {
+			resp.Headers[k] = strings.Join(vs, ", ")
+		}
+	}
+	if utf8.Valid(body) {
+		resp.Body = string(body)
+	} else {
+		resp.Body = base64.StdEncoding.EncodeToString(body)
+		resp.IsBase64Encoded = true
+	}
+	return resp
+}
+
+func errorResponse(ev events.ALBTargetGroupRequest, status int, msg string) events.ALBTargetGroupResponse {
+	body := fmt.Sprintf(`{"error":%q}`, msg)
+	return Response(ev, status, http.Header{"Content-Type": {"application/json"}}, []byte(body))
+}

@@ -1,0 +1,262 @@
+// Package record defines the envelope that travels through Kinesis, the spill
+// bucket and the sink bucket. Every stage reads and writes this one format, so a
+// record keeps its id from the producer's request to the consumer's object.
+package record
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Encodings of Envelope.Data.
+const (
+	// EncodingJSON: Data holds the producer's JSON value as it was sent.
+	EncodingJSON = "json"
+	// EncodingBase64: Data holds a JSON string with the standard base64 of bytes
+	// that were not JSON.
+	EncodingBase64 = "base64"
+)
+
+// Limits shared by every stage.
+const (
+	// MaxIDLen bounds a producer-chosen id (bytes).
+	MaxIDLen = 256
+	// MaxPartitionKeyLen is Kinesis' limit on a partition key (Unicode characters).
+	MaxPartitionKeyLen = 256
+	// MaxKinesisRecord is Kinesis' limit on data blob plus partition key.
+	MaxKinesisRecord = 1 << 20
+)
+
+// Envelope is one record as stored. Its JSON form (see Append) is one line
+// without a trailing newline, so envelopes can be joined into NDJSON.
+type Envelope struct {
+	// ID is the producer's id, or a generated ULID (time-ordered, unique).
+	// Consumers de-duplicate by it: delivery is at least once.
+	ID string `json:"id"`
+	// Region is the AWS region whose ingest function received the record.
+	Region string `json:"region"`
+	// ReceivedAt is when ingest received the record (UTC, millisecond precision).
+	ReceivedAt time.Time `json:"receivedAt"`
+	// PartitionKey is the Kinesis partition key; the record id unless the producer chose one.
+	PartitionKey string `json:"partitionKey"`
+	// Encoding says how to read Data: EncodingJSON or EncodingBase64.
+	Encoding string `json:"encoding"`
+	// Data is the payload: a JSON value, or a JSON string holding base64.
+	Data json.RawMessage `json:"data"`
+	// Canary marks a health-probe record; the processor drops it.
+	Canary bool `json:"canary,omitempty"`
+}
+
+// Errors returned by Validate and Decode.
+var (
+	ErrID           = errors.New("id must be 1-256 bytes of printable UTF-8")
+	ErrPartitionKey = errors.New("partitionKey must be 1-256 characters of UTF-8")
+	ErrEncoding     = errors.New("encoding must be json or base64")
+	ErrData         = errors.New("data is missing or not valid for its encoding")
+)
+
+// ValidID reports whether id may be used as a record id: 1-256 bytes of valid
+// UTF-8 without control characters (it is written into object keys and logs).
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > MaxIDLen || !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidPartitionKey reports whether k is a partition key Kinesis accepts.
+func ValidPartitionKey(k string) bool {
+	return k != "" && utf8.ValidString(k) && utf8.RuneCountInString(k) <= MaxPartitionKeyLen
+}
+
+// Validate checks the fields every stage relies on.
+func (e *Envelope) Validate() error {
+	if !ValidID(e.ID) {
+		return ErrID
+	}
+	if !ValidPartitionKey(e.PartitionKey) {
+		return ErrPartitionKey
+	}
+	switch e.Encoding {
+	case EncodingJSON:
+		if len(e.Data) == 0 || !json.Valid(e.Data) {
+			return ErrData
+		}
+	case EncodingBase64:
+		var s string
+		if err := json.Unmarshal(e.Data, &s); err != nil {
+			return ErrData
+		}
+		if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+			return ErrData
+		}
+	default:
+		return ErrEncoding
+	}
+	return nil
+}
+
+// Payload returns the producer's bytes: the JSON value, or the decoded base64.
+func (e *Envelope) Payload() ([]byte, error) {
+	switch e.Encoding {
+	case EncodingJSON:
+		return e.Data, nil
+	case EncodingBase64:
+		var s string
+		if err := json.Unmarshal(e.Data, &s); err != nil {
+			return nil, fmt.Errorf("decode base64 data: %w", err)
+		}
+		return base64.StdEncoding.DecodeString(s)
+	}
+	return nil, ErrEncoding
+}
+
+// SetBase64 stores b as base64 data.
+func (e *Envelope) SetBase64(b []byte) {
+	buf := make([]byte, 0, base64.StdEncoding.EncodedLen(len(b))+2)
+	buf = append(buf, '"')
+	buf = base64.StdEncoding.AppendEncode(buf, b)
+	buf = append(buf, '"')
+	e.Encoding = EncodingBase64
+	e.Data = buf
+}
+
+// Decode parses one envelope and validates it.
+func Decode(b []byte) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	if err := e.Validate(); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	return e, nil
+}
+
+// Append appends the envelope's JSON form (one line, no newline) to dst.
+// It is hand-written because ingest and the processor run it for every record;
+// Data must already be compact, valid JSON (Validate checks it).
+func (e *Envelope) Append(dst []byte) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, e.ID)
+	dst = append(dst, `,"region":`...)
+	dst = appendString(dst, e.Region)
+	dst = append(dst, `,"receivedAt":"`...)
+	dst = e.ReceivedAt.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	dst = append(dst, `","partitionKey":`...)
+	dst = appendString(dst, e.PartitionKey)
+	dst = append(dst, `,"encoding":`...)
+	dst = appendString(dst, e.Encoding)
+	dst = append(dst, `,"data":`...)
+	dst = append(dst, e.Data...)
+	if e.Canary {
+		dst = append(dst, `,"canary":true`...)
+	}
+	return append(dst, '}')
+}
+
+// MarshalJSON makes encoding/json use the same form as Append.
+func (e Envelope) MarshalJSON() ([]byte, error) {
+	if len(e.Data) == 0 {
+		return nil, ErrData
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, e.Data); err != nil {
+		return nil, fmt.Errorf("marshal envelope: %w", err)
+	}
+	e.Data = buf.Bytes()
+	return e.Append(nil), nil
+}
+
+const hex = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaping as encoding/json does
+// (without HTML escaping). Invalid UTF-8 becomes U+FFFD.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\u202`...)
+			dst = strconv.AppendInt(dst, int64(r&0xf), 16)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// IDs makes time-ordered unique ids (ULIDs). It is safe for concurrent use.
+type IDs struct {
+	mu      sync.Mutex
+	entropy *ulid.MonotonicEntropy
+}
+
+// NewIDs returns a generator seeded from crypto/rand, so ids from different
+// Lambda instances and regions do not collide.
+func NewIDs() *IDs {
+	return &IDs{entropy: ulid.Monotonic(rand.Reader, 0)}
+}
+
+// New returns a new id for time t.
+func (g *IDs) New(t time.Time) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	id, err := ulid.New(ulid.Timestamp(t), g.entropy)
+	if err != nil {
+		// Monotonic entropy overflows only after 2^80 ids in one millisecond;
+		// fall back to fresh randomness rather than fail a request.
+		id = ulid.MustNew(ulid.Timestamp(t), rand.Reader)
+	}
+	return id.String()
+}

@@ -1,0 +1,128 @@
+package standin
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// S3 is gofakes3 v1.2.0 (in-memory backend) served in-process on
+// 127.0.0.1. Clients must use path-style addressing.
+type S3 struct {
+	srv     *httptest.Server
+	failing atomic.Bool
+}
+
+// StartS3 starts the S3 stand-in, closed when the test ends.
+func StartS3(t testing.TB) *S3 {
+	t.Helper()
+	s := &S3{}
+	faker := gofakes3.New(s3mem.New())
+	h := faker.Server()
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.failing.Load() {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>standin: failing on purpose</Message></Error>`)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// Endpoint returns the base URL.
+func (s *S3) Endpoint() string { return s.srv.URL }
+
+// Env returns AWS_ENDPOINT_URL_S3 and S3_USE_PATH_STYLE=true (the
+// project's convention for local S3) for a child process.
+func (s *S3) Env() []string {
+	return []string{"AWS_ENDPOINT_URL_S3=" + s.Endpoint(), "S3_USE_PATH_STYLE=true"}
+}
+
+// Fail makes every request answer 503 ServiceUnavailable while on is true:
+// an S3 outage for tests of what happens when the spill or sink bucket
+// cannot be written.
+func (s *S3) Fail(on bool) { s.failing.Store(on) }
+
+// Client returns a path-style S3 client for this stand-in.
+func (s *S3) Client(optFns ...func(*s3.Options)) *s3.Client {
+	endpoint := s.Endpoint()
+	opts := append([]func(*s3.Options){func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.UsePathStyle = true
+	}}, optFns...)
+	return s3.NewFromConfig(AWSConfig(DefaultRegion), opts...)
+}
+
+// CreateBucket creates a bucket.
+func (s *S3) CreateBucket(ctx context.Context, name string) error {
+	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", name, err)
+	}
+	return nil
+}
+
+// Object is an object read back from the stand-in.
+type Object struct {
+	Key         string
+	ContentType string
+	// Body is the object's content, gunzipped when the key ends in ".gz".
+	Body []byte
+}
+
+// Objects returns every object under prefix in key order, with its body.
+func (s *S3) Objects(ctx context.Context, bucket, prefix string) ([]Object, error) {
+	c := s.Client()
+	var objs []Object
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			obj, err := s.get(ctx, c, bucket, aws.ToString(o.Key))
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, obj)
+		}
+	}
+	return objs, nil
+}
+
+func (s *S3) get(ctx context.Context, c *s3.Client, bucket, key string) (Object, error) {
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return Object{}, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(out.Body)
+	if err != nil {
+		return Object{}, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
+	}
+	if strings.HasSuffix(key, ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return Object{}, fmt.Errorf("gunzip s3://%s/%s: %w", bucket, key, err)
+		}
+		if body, err = io.ReadAll(zr); err != nil {
+			return Object{}, fmt.Errorf("gunzip s3://%s/%s: %w", bucket, key, err)
+		}
+	}
+	return Object{Key: key, ContentType: aws.ToString(out.ContentType), Body: body}, nil
+}

@@ -1,0 +1,355 @@
+// Package health answers the health checks that decide whether a region takes
+// traffic: the ALB's region-health target group (which Global Accelerator
+// follows) and Route 53, which reaches it through the ALB.
+//
+// GET /health says the function runs. GET /health/deep writes one canary
+// record to the region's Kinesis stream and answers 200 or 503 from a verdict
+// with hysteresis (see Tracker). It asks Kinesis itself, never CloudWatch:
+// in the 2020 Kinesis outage CloudWatch failed with it.
+//
+// State lives in the execution environment: the checks of several ALB nodes
+// and Route 53 checkers land on the few warm instances of the function, and
+// each instance judges the same regional stream, so their verdicts agree
+// without sharing anything. A cold instance starts healthy and needs
+// UnhealthyAfter failures of its own, which keeps a burst of cold starts
+// during an outage from flipping the region faster than configured.
+package health
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+// Defaults of Config.
+const (
+	DefaultProbeTimeout   = time.Second
+	DefaultCacheTTL       = 5 * time.Second
+	DefaultWindow         = 60 * time.Second
+	DefaultUnhealthyAfter = 3
+	DefaultHealthyAfter   = 2
+)
+
+// Paths served.
+const (
+	PathShallow = "/health"
+	PathDeep    = "/health/deep"
+)
+
+// PutRecordAPI is the part of the Kinesis client the probe uses.
+type PutRecordAPI interface {
+	PutRecord(ctx context.Context, in *kinesis.PutRecordInput, opts ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error)
+}
+
+// PutRecordFunc adapts a function to PutRecordAPI (fakes in tests).
+type PutRecordFunc func(ctx context.Context, in *kinesis.PutRecordInput, opts ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error)
+
+// PutRecord calls f.
+func (f PutRecordFunc) PutRecord(ctx context.Context, in *kinesis.PutRecordInput, opts ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+	return f(ctx, in, opts...)
+}
+
+// Config configures a Handler. Zero values of the optional fields give the
+// defaults above; negative values are errors.
+type Config struct {
+	Client     PutRecordAPI
+	StreamName string
+	// Region goes into the answers and the canary records (AWS_REGION).
+	Region string
+	// ProbeTimeout bounds the one PutRecord call of a probe.
+	ProbeTimeout time.Duration
+	// CacheTTL is how long a probe result answers later checks without a new
+	// probe, so many checkers cannot storm Kinesis.
+	CacheTTL time.Duration
+	// Window, UnhealthyAfter and HealthyAfter configure the Tracker.
+	Window         time.Duration
+	UnhealthyAfter int
+	HealthyAfter   int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives probe failures and verdict changes. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves PathShallow and PathDeep. It is safe for concurrent use.
+type Handler struct {
+	client       PutRecordAPI
+	stream       string
+	region       string
+	probeTimeout time.Duration
+	cacheTTL     time.Duration
+	now          func() time.Time
+	log          *slog.Logger
+	ids          *record.IDs
+
+	mu       sync.Mutex
+	tracker  *Tracker
+	probedAt time.Time // when the last probe finished; valid if probed
+	probed   bool
+	flight   *flight // the probe running now, nil if none
+}
+
+// flight is one running probe; checks that arrive meanwhile wait for it
+// instead of starting their own.
+type flight struct {
+	done    chan struct{}
+	waiters int
+}
+
+// New checks cfg and returns a Handler whose verdict starts healthy.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("health: kinesis client is missing")
+	}
+	if cfg.StreamName == "" {
+		return nil, errors.New("health: stream name is missing")
+	}
+	if cfg.ProbeTimeout < 0 || cfg.CacheTTL < 0 || cfg.Window < 0 || cfg.UnhealthyAfter < 0 || cfg.HealthyAfter < 0 {
+		return nil, errors.New("health: probe timeout, cache TTL, window and thresholds must not be negative")
+	}
+	def(&cfg.ProbeTimeout, DefaultProbeTimeout)
+	def(&cfg.CacheTTL, DefaultCacheTTL)
+	def(&cfg.Window, DefaultWindow)
+	def(&cfg.UnhealthyAfter, DefaultUnhealthyAfter)
+	def(&cfg.HealthyAfter, DefaultHealthyAfter)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	// Probes are at least CacheTTL apart, so UnhealthyAfter failures span at
+	// least (UnhealthyAfter-1)*CacheTTL; a shorter window could never see them.
+	if span := time.Duration(cfg.UnhealthyAfter-1) * cfg.CacheTTL; cfg.Window <= span {
+		return nil, fmt.Errorf("health: probe window %s cannot hold %d failed probes %s apart (cache TTL); want a window over %s",
+			cfg.Window, cfg.UnhealthyAfter, cfg.CacheTTL, span)
+	}
+	tr, err := NewTracker(cfg.UnhealthyAfter, cfg.HealthyAfter, cfg.Window, cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("health: %w", err)
+	}
+	return &Handler{
+		client:       cfg.Client,
+		stream:       cfg.StreamName,
+		region:       cfg.Region,
+		probeTimeout: cfg.ProbeTimeout,
+		cacheTTL:     cfg.CacheTTL,
+		now:          cfg.Now,
+		log:          cfg.Logger,
+		ids:          record.NewIDs(),
+		tracker:      tr,
+	}, nil
+}
+
+func def[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+// Status is the body of PathDeep.
+type Status struct {
+	Region  string `json:"region"`
+	Healthy bool   `json:"healthy"`
+	// Verdict is "healthy" or "unhealthy".
+	Verdict string `json:"verdict"`
+	// Since is when the verdict last changed in this execution environment.
+	Since time.Time `json:"since"`
+	// LastProbe is when the last probe finished (null if none has yet).
+	LastProbe   *time.Time `json:"lastProbe"`
+	LastProbeOK bool       `json:"lastProbeOK"`
+	// LastError and LastErrorAt describe the last failed probe ("" and null if none).
+	LastError        string     `json:"lastError"`
+	LastErrorAt      *time.Time `json:"lastErrorAt"`
+	ConsecutiveOK    int        `json:"consecutiveOK"`
+	FailuresInWindow int        `json:"failuresInWindow"`
+	// Cached is true when this check ran no probe of its own: it reused a
+	// result younger than the cache TTL or waited for a concurrent probe.
+	Cached bool `json:"cached"`
+}
+
+// Verdicts.
+const (
+	VerdictHealthy   = "healthy"
+	VerdictUnhealthy = "unhealthy"
+)
+
+// ServeHTTP answers GET and HEAD on PathShallow and PathDeep.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case PathShallow, PathDeep:
+	default:
+		writeJSON(w, r, http.StatusNotFound, errorBody{"not found"})
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, r, http.StatusMethodNotAllowed, errorBody{"method not allowed"})
+		return
+	}
+	if r.URL.Path == PathShallow {
+		writeJSON(w, r, http.StatusOK, shallowBody{Status: "ok", Region: h.region})
+		return
+	}
+	st := h.Check(r.Context())
+	code := http.StatusOK
+	if !st.Healthy {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, r, code, st)
+}
+
+type shallowBody struct {
+	Status string `json:"status"`
+	Region string `json:"region"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b = []byte(`{"error":"encode answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	// Checkers must see the current verdict, never a proxy's copy.
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b) // the client went away; nothing to do
+	}
+}
+
+// Check returns the verdict, probing Kinesis unless a result younger than the
+// cache TTL exists or a probe is already running (then it waits for that one).
+// Only a check that runs a probe feeds the Tracker.
+func (h *Handler) Check(ctx context.Context) Status {
+	h.mu.Lock()
+	if h.probed && h.now().Sub(h.probedAt) < h.cacheTTL {
+		st := h.status(true)
+		h.mu.Unlock()
+		return st
+	}
+	if f := h.flight; f != nil {
+		f.waiters++
+		h.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+		}
+		h.mu.Lock()
+		st := h.status(true)
+		h.mu.Unlock()
+		return st
+	}
+	f := &flight{done: make(chan struct{})}
+	h.flight = f
+	h.mu.Unlock()
+
+	err := h.probe(ctx)
+
+	h.mu.Lock()
+	now := h.now()
+	changed := h.tracker.Record(now, err)
+	h.probed, h.probedAt = true, now
+	h.flight = nil
+	close(f.done)
+	st := h.status(false)
+	h.mu.Unlock()
+
+	if err != nil {
+		h.log.WarnContext(ctx, "kinesis health probe failed", "region", h.region, "stream", h.stream, "err", err)
+	}
+	if changed {
+		h.log.WarnContext(ctx, "region health verdict changed", "region", h.region, "verdict", st.Verdict,
+			"lastError", st.LastError, "failuresInWindow", st.FailuresInWindow, "consecutiveOK", st.ConsecutiveOK)
+	}
+	return st
+}
+
+// status builds the answer; h.mu must be held.
+func (h *Handler) status(cached bool) Status {
+	s := h.tracker.State(h.now())
+	st := Status{
+		Region:           h.region,
+		Healthy:          s.Healthy,
+		Verdict:          VerdictHealthy,
+		Since:            s.Since.UTC(),
+		LastProbeOK:      s.LastProbeOK,
+		LastError:        s.LastError,
+		ConsecutiveOK:    s.ConsecutiveOK,
+		FailuresInWindow: s.FailuresInWindow,
+		Cached:           cached,
+	}
+	if !s.Healthy {
+		st.Verdict = VerdictUnhealthy
+	}
+	if !s.LastProbe.IsZero() {
+		t := s.LastProbe.UTC()
+		st.LastProbe = &t
+	}
+	if !s.LastErrorAt.IsZero() {
+		t := s.LastErrorAt.UTC()
+		st.LastErrorAt = &t
+	}
+	return st
+}
+
+// canaryData is the canary's payload; the processor drops canaries unread.
+var canaryData = json.RawMessage(`{"probe":"health"}`)
+
+// probe writes one canary record. One attempt only (the client is built with
+// RetryMaxAttempts = 1): flakiness is the Tracker's business, and retries
+// would stretch a probe past the checkers' timeouts.
+func (h *Handler) probe(ctx context.Context) (err error) {
+	defer func() {
+		// A probe that panics is a failed probe; waiters must still be released.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("put canary record: panic: %v", p)
+		}
+	}()
+	// The result is shared with other checkers and feeds the verdict, so a
+	// checker that hangs up must not cut the probe short and count as a
+	// Kinesis failure: only ProbeTimeout bounds it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.probeTimeout)
+	defer cancel()
+	now := h.now()
+	env := record.Envelope{
+		ID:     h.ids.New(now),
+		Region: h.region,
+		// A fresh random key each probe: over time the canaries hash onto
+		// every shard, so an impaired shard is noticed too.
+		PartitionKey: rand.Text(),
+		ReceivedAt:   now,
+		Encoding:     record.EncodingJSON,
+		Data:         canaryData,
+		Canary:       true,
+	}
+	_, err = h.client.PutRecord(ctx, &kinesis.PutRecordInput{
+		StreamName:   aws.String(h.stream),
+		PartitionKey: aws.String(env.PartitionKey),
+		Data:         env.Append(nil),
+	})
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("put canary record: no answer within %s: %w", h.probeTimeout, err)
+		}
+		return fmt.Errorf("put canary record: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,562 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+const testRegion = "eu-west-1"
+
+// clock is a settable clock, safe for concurrent use.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// kinesisFake answers PutRecord with the error next returns (nil: success)
+// and keeps the inputs.
+type kinesisFake struct {
+	mu     sync.Mutex
+	err    error
+	inputs []*kinesis.PutRecordInput
+}
+
+func (k *kinesisFake) setErr(err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.err = err
+}
+
+func (k *kinesisFake) calls() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.inputs)
+}
+
+func (k *kinesisFake) client() PutRecordFunc {
+	return func(ctx context.Context, in *kinesis.PutRecordInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		k.inputs = append(k.inputs, in)
+		if k.err != nil {
+			return nil, k.err
+		}
+		return &kinesis.PutRecordOutput{ShardId: aws.String("shardId-000000000000"), SequenceNumber: aws.String("1")}, nil
+	}
+}
+
+func newHandler(t testing.TB, client PutRecordAPI, c *clock, edit func(*Config)) *Handler {
+	t.Helper()
+	cfg := Config{
+		Client:     client,
+		StreamName: "twinstream",
+		Region:     testRegion,
+		Now:        c.Now,
+		Logger:     slog.New(slog.DiscardHandler),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: got error %v, want nil", err)
+	}
+	return h
+}
+
+func serve(h http.Handler, ctx context.Context, method, path string) *httptest.ResponseRecorder {
+	req := httptest.NewRequestWithContext(ctx, method, path, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func deep(t testing.TB, h http.Handler) (int, Status) {
+	t.Helper()
+	rec := serve(h, context.Background(), http.MethodGet, PathDeep)
+	var st Status
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatalf("decode body %q: %v", rec.Body, err)
+	}
+	return rec.Code, st
+}
+
+func TestDeepHysteresis(t *testing.T) {
+	boom := errors.New("ProvisionedThroughputExceededException: boom")
+	type step struct {
+		advance  time.Duration // clock moves before the check; > cache TTL unless testing the cache
+		err      error         // what Kinesis answers
+		code     int
+		failures int
+		ok       int
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"healthy path", []step{
+			{advance: 6 * time.Second, code: 200, ok: 1},
+			{advance: 6 * time.Second, code: 200, ok: 2},
+		}},
+		{"one failure is still healthy", []step{
+			{advance: 6 * time.Second, err: boom, code: 200, failures: 1},
+		}},
+		{"K failures answer 503", []step{
+			{advance: 6 * time.Second, err: boom, code: 200, failures: 1},
+			{advance: 6 * time.Second, err: boom, code: 200, failures: 2},
+			{advance: 6 * time.Second, err: boom, code: 503, failures: 3},
+		}},
+		{"failures spread beyond the window stay healthy", []step{
+			{advance: 31 * time.Second, err: boom, code: 200, failures: 1},
+			{advance: 31 * time.Second, err: boom, code: 200, failures: 2},
+			{advance: 31 * time.Second, err: boom, code: 200, failures: 2},
+			{advance: 31 * time.Second, err: boom, code: 200, failures: 2},
+		}},
+		{"recovery after M good probes", []step{
+			{advance: 6 * time.Second, err: boom, code: 200, failures: 1},
+			{advance: 6 * time.Second, err: boom, code: 200, failures: 2},
+			{advance: 6 * time.Second, err: boom, code: 503, failures: 3},
+			{advance: 6 * time.Second, code: 503, failures: 3, ok: 1},
+			{advance: 6 * time.Second, code: 200, failures: 0, ok: 2},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			start := c.Now()
+			k := &kinesisFake{}
+			h := newHandler(t, k.client(), c, nil)
+			var lastErrAt, lastChange time.Time
+			lastChange = start
+			prevHealthy := true
+			for i, s := range tt.steps {
+				c.Add(s.advance)
+				k.setErr(s.err)
+				code, st := deep(t, h)
+				now := c.Now()
+				if code != s.code || st.Healthy != (s.code == 200) {
+					t.Fatalf("step %d: got %d healthy=%v, want %d", i, code, st.Healthy, s.code)
+				}
+				wantVerdict := VerdictHealthy
+				if s.code != 200 {
+					wantVerdict = VerdictUnhealthy
+				}
+				if st.Verdict != wantVerdict {
+					t.Errorf("step %d: verdict got %q, want %q", i, st.Verdict, wantVerdict)
+				}
+				if st.FailuresInWindow != s.failures || st.ConsecutiveOK != s.ok {
+					t.Errorf("step %d: got failuresInWindow=%d consecutiveOK=%d, want %d and %d", i, st.FailuresInWindow, st.ConsecutiveOK, s.failures, s.ok)
+				}
+				if st.Cached || st.Region != testRegion || st.LastProbeOK != (s.err == nil) {
+					t.Errorf("step %d: got cached=%v region=%q lastProbeOK=%v, want false, %q, %v", i, st.Cached, st.Region, st.LastProbeOK, testRegion, s.err == nil)
+				}
+				if st.LastProbe == nil || !st.LastProbe.Equal(now) {
+					t.Errorf("step %d: lastProbe got %v, want %v", i, st.LastProbe, now)
+				}
+				if s.err != nil {
+					lastErrAt = now
+				}
+				if st.Healthy != prevHealthy {
+					lastChange, prevHealthy = now, st.Healthy
+				}
+				if !st.Since.Equal(lastChange) {
+					t.Errorf("step %d: since got %v, want %v", i, st.Since, lastChange)
+				}
+				switch {
+				case lastErrAt.IsZero():
+					if st.LastError != "" || st.LastErrorAt != nil {
+						t.Errorf("step %d: got lastError %q at %v, want none", i, st.LastError, st.LastErrorAt)
+					}
+				case !strings.Contains(st.LastError, boom.Error()) || st.LastErrorAt == nil || !st.LastErrorAt.Equal(lastErrAt):
+					t.Errorf("step %d: got lastError %q at %v, want it to contain %q at %v", i, st.LastError, st.LastErrorAt, boom, lastErrAt)
+				}
+			}
+			if got, want := k.calls(), len(tt.steps); got != want {
+				t.Errorf("PutRecord calls: got %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+func TestDeepCache(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name       string
+		err        error
+		at         []time.Duration // offsets of the checks from the first one
+		wantCached []bool
+		wantCalls  int
+		wantFails  int // failuresInWindow after the last check
+	}{
+		{
+			name:       "checks within the TTL share one probe",
+			at:         []time.Duration{0, time.Second, 2 * time.Second, 5*time.Second - time.Millisecond},
+			wantCached: []bool{false, true, true, true},
+			wantCalls:  1,
+		},
+		{
+			name:       "a check after the TTL probes again",
+			at:         []time.Duration{0, 5 * time.Second, 9 * time.Second, 10 * time.Second},
+			wantCached: []bool{false, false, true, false},
+			wantCalls:  3,
+		},
+		{
+			name:       "cached failures do not count as new probes",
+			err:        boom,
+			at:         []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second},
+			wantCached: []bool{false, true, true, true, true},
+			wantCalls:  1,
+			wantFails:  1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			start := c.Now()
+			k := &kinesisFake{err: tt.err}
+			h := newHandler(t, k.client(), c, nil)
+			var st Status
+			for i, at := range tt.at {
+				c.Add(start.Add(at).Sub(c.Now()))
+				var code int
+				code, st = deep(t, h)
+				if code != http.StatusOK {
+					t.Errorf("check %d: got %d, want 200", i, code)
+				}
+				if st.Cached != tt.wantCached[i] {
+					t.Errorf("check %d: cached got %v, want %v", i, st.Cached, tt.wantCached[i])
+				}
+			}
+			if got := k.calls(); got != tt.wantCalls {
+				t.Errorf("PutRecord calls: got %d, want %d", got, tt.wantCalls)
+			}
+			if st.FailuresInWindow != tt.wantFails {
+				t.Errorf("failuresInWindow: got %d, want %d", st.FailuresInWindow, tt.wantFails)
+			}
+		})
+	}
+}
+
+// waiters returns how many checks wait for the running probe (-1: none runs).
+func (h *Handler) waiters() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.flight == nil {
+		return -1
+	}
+	return h.flight.waiters
+}
+
+func TestConcurrentChecksShareOneProbe(t *testing.T) {
+	const n = 8
+	var calls int
+	var mu sync.Mutex
+	started := make(chan struct{})
+	release := make(chan struct{})
+	client := PutRecordFunc(func(ctx context.Context, in *kinesis.PutRecordInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		close(started) // a second call would panic: the test wants exactly one
+		select {
+		case <-release:
+			return &kinesis.PutRecordOutput{}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	h := newHandler(t, client, newClock(), func(c *Config) { c.ProbeTimeout = time.Minute })
+
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	statuses := make([]Status, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := serve(h, context.Background(), http.MethodGet, PathDeep)
+			codes[i] = rec.Code
+			if err := json.Unmarshal(rec.Body.Bytes(), &statuses[i]); err != nil {
+				t.Errorf("check %d: decode body %q: %v", i, rec.Body, err)
+			}
+		}()
+	}
+	<-started
+	for h.waiters() != n-1 {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+
+	if calls != 1 {
+		t.Errorf("PutRecord calls: got %d, want 1", calls)
+	}
+	uncached := 0
+	for i := range n {
+		if codes[i] != http.StatusOK || statuses[i].LastProbe == nil || !statuses[i].LastProbeOK {
+			t.Errorf("check %d: got %d lastProbe=%v ok=%v, want 200 with the shared probe's result", i, codes[i], statuses[i].LastProbe, statuses[i].LastProbeOK)
+		}
+		if !statuses[i].Cached {
+			uncached++
+		}
+	}
+	if uncached != 1 {
+		t.Errorf("checks that ran a probe: got %d, want 1", uncached)
+	}
+}
+
+func TestCheckerHangingUpDoesNotFailTheProbe(t *testing.T) {
+	started := make(chan struct{})
+	release := make(chan struct{})
+	client := PutRecordFunc(func(ctx context.Context, in *kinesis.PutRecordInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+		close(started)
+		<-release
+		return &kinesis.PutRecordOutput{}, ctx.Err()
+	})
+	h := newHandler(t, client, newClock(), func(c *Config) { c.UnhealthyAfter = 1; c.ProbeTimeout = time.Minute })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- serve(h, ctx, http.MethodGet, PathDeep) }()
+	<-started
+	cancel()
+	close(release)
+	rec := <-done
+	if rec.Code != http.StatusOK {
+		t.Errorf("got %d %s, want 200: the caller's cancel must not fail the shared probe", rec.Code, rec.Body)
+	}
+}
+
+func TestHungKinesis(t *testing.T) {
+	const timeout = 20 * time.Millisecond
+	tests := []struct {
+		name           string
+		unhealthyAfter int
+		want           int
+	}{
+		{"first failure is absorbed", 3, http.StatusOK},
+		{"unhealthy at once when K is 1", 1, http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var deadline time.Time
+			var hasDeadline bool
+			client := PutRecordFunc(func(ctx context.Context, in *kinesis.PutRecordInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+				deadline, hasDeadline = ctx.Deadline()
+				<-ctx.Done() // Kinesis never answers
+				return nil, ctx.Err()
+			})
+			h := newHandler(t, client, newClock(), func(c *Config) {
+				c.ProbeTimeout = timeout
+				c.UnhealthyAfter = tt.unhealthyAfter
+				c.Now = nil // real clock: the deadline is real
+			})
+			before := time.Now()
+			code, st := deep(t, h)
+			if code != tt.want {
+				t.Errorf("got %d, want %d", code, tt.want)
+			}
+			if !hasDeadline || deadline.After(before.Add(timeout+time.Second)) {
+				t.Errorf("probe deadline: got %v (set %v), want at most %v after the check began", deadline, hasDeadline, timeout)
+			}
+			if st.LastProbeOK || !strings.Contains(st.LastError, "no answer within 20ms") || !strings.Contains(st.LastError, context.DeadlineExceeded.Error()) {
+				t.Errorf("got lastProbeOK=%v lastError %q, want a failed probe naming the 20ms timeout", st.LastProbeOK, st.LastError)
+			}
+		})
+	}
+}
+
+func TestCanaryRecord(t *testing.T) {
+	c := newClock()
+	k := &kinesisFake{}
+	h := newHandler(t, k.client(), c, nil)
+	const probes = 3
+	for range probes {
+		c.Add(6 * time.Second)
+		if code, _ := deep(t, h); code != http.StatusOK {
+			t.Fatalf("got %d, want 200", code)
+		}
+	}
+	if len(k.inputs) != probes {
+		t.Fatalf("PutRecord calls: got %d, want %d", len(k.inputs), probes)
+	}
+	keys := map[string]bool{}
+	for i, in := range k.inputs {
+		if aws.ToString(in.StreamName) != "twinstream" || in.StreamARN != nil {
+			t.Errorf("probe %d: stream got name %q arn %v, want name twinstream", i, aws.ToString(in.StreamName), in.StreamARN)
+		}
+		e, err := record.Decode(in.Data)
+		if err != nil {
+			t.Fatalf("probe %d: record.Decode(%s): %v", i, in.Data, err)
+		}
+		if !e.Canary || e.Region != testRegion {
+			t.Errorf("probe %d: got canary=%v region=%q, want true and %q", i, e.Canary, e.Region, testRegion)
+		}
+		if e.PartitionKey != aws.ToString(in.PartitionKey) {
+			t.Errorf("probe %d: envelope partitionKey %q, PutRecord key %q, want equal", i, e.PartitionKey, aws.ToString(in.PartitionKey))
+		}
+		keys[e.PartitionKey] = true
+		id, err := ulid.ParseStrict(e.ID)
+		if err != nil {
+			t.Errorf("probe %d: id %q: got %v, want a ULID", i, e.ID, err)
+		}
+		wantAt := c.Now().Add(time.Duration(i-probes+1) * 6 * time.Second)
+		if !ulid.Time(id.Time()).Equal(wantAt) || !e.ReceivedAt.Equal(wantAt) {
+			t.Errorf("probe %d: id time %v receivedAt %v, want %v", i, ulid.Time(id.Time()), e.ReceivedAt, wantAt)
+		}
+	}
+	if len(keys) != probes {
+		t.Errorf("distinct partition keys: got %d, want %d (one random key per probe)", len(keys), probes)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	tests := []struct {
+		method, path string
+		want         int
+		wantBody     string // exact JSON; "" for HEAD or a deep status
+		wantAllow    string
+		wantCalls    int
+	}{
+		{method: "GET", path: "/health", want: 200, wantBody: `{"status":"ok","region":"eu-west-1"}`},
+		{method: "HEAD", path: "/health", want: 200},
+		{method: "POST", path: "/health", want: 405, wantBody: `{"error":"method not allowed"}`, wantAllow: "GET, HEAD"},
+		{method: "GET", path: "/health/deep", want: 200, wantCalls: 1},
+		{method: "HEAD", path: "/health/deep", want: 200, wantCalls: 1},
+		{method: "DELETE", path: "/health/deep", want: 405, wantBody: `{"error":"method not allowed"}`, wantAllow: "GET, HEAD"},
+		{method: "GET", path: "/health/", want: 404, wantBody: `{"error":"not found"}`},
+		{method: "GET", path: "/", want: 404, wantBody: `{"error":"not found"}`},
+		{method: "POST", path: "/v1/records", want: 404, wantBody: `{"error":"not found"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			k := &kinesisFake{}
+			h := newHandler(t, k.client(), newClock(), nil)
+			rec := serve(h, context.Background(), tt.method, tt.path)
+			if rec.Code != tt.want {
+				t.Errorf("status: got %d, want %d", rec.Code, tt.want)
+			}
+			if got := rec.Header().Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type: got %q, want application/json", got)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control: got %q, want no-store", got)
+			}
+			if got := rec.Header().Get("Allow"); got != tt.wantAllow {
+				t.Errorf("Allow: got %q, want %q", got, tt.wantAllow)
+			}
+			body := rec.Body.String()
+			switch {
+			case tt.method == http.MethodHead:
+				if body != "" {
+					t.Errorf("body: got %q, want none for HEAD", body)
+				}
+			case tt.wantBody != "":
+				if body != tt.wantBody {
+					t.Errorf("body: got %s, want %s", body, tt.wantBody)
+				}
+			}
+			if got := k.calls(); got != tt.wantCalls {
+				t.Errorf("PutRecord calls: got %d, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// TestDeepBodyFields pins the JSON names the operators and the drill read.
+func TestDeepBodyFields(t *testing.T) {
+	k := &kinesisFake{err: errors.New("boom")}
+	h := newHandler(t, k.client(), newClock(), nil)
+	rec := serve(h, context.Background(), http.MethodGet, PathDeep)
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatalf("decode %s: %v", rec.Body, err)
+	}
+	want := []string{"region", "healthy", "verdict", "since", "lastProbe", "lastProbeOK", "lastError", "lastErrorAt", "consecutiveOK", "failuresInWindow", "cached"}
+	if len(m) != len(want) {
+		t.Errorf("fields: got %d (%s), want %d", len(m), rec.Body, len(want))
+	}
+	for _, f := range want {
+		if _, ok := m[f]; !ok {
+			t.Errorf("field %q: missing in %s", f, rec.Body)
+		}
+	}
+	for _, f := range []string{"since", "lastProbe", "lastErrorAt"} {
+		s, _ := m[f].(string)
+		if _, err := time.Parse(time.RFC3339, s); err != nil {
+			t.Errorf("%s: got %q, want an RFC 3339 time: %v", f, s, err)
+		}
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	client := (&kinesisFake{}).client()
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string // "" for no error
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"no client", func(c *Config) { c.Client = nil }, "client"},
+		{"no stream", func(c *Config) { c.StreamName = "" }, "stream"},
+		{"negative healthy-after", func(c *Config) { c.HealthyAfter = -1 }, "negative"},
+		{"negative timeout", func(c *Config) { c.ProbeTimeout = -time.Second }, "negative"},
+		{"window too short for K probes", func(c *Config) { c.Window = 10 * time.Second }, "window"},
+		{"window just long enough", func(c *Config) { c.Window = 10*time.Second + time.Millisecond }, ""},
+		{"K of 1 needs only a positive window", func(c *Config) { c.UnhealthyAfter = 1; c.Window = time.Millisecond }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Client: client, StreamName: "s", Region: testRegion}
+			tt.edit(&cfg)
+			_, err := New(cfg)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("got error %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("got error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func BenchmarkDeepCached(b *testing.B) {
+	h := newHandler(b, (&kinesisFake{}).client(), newClock(), nil)
+	req := httptest.NewRequest(http.MethodGet, PathDeep, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("got %d, want 200", rec.Code)
+		}
+	}
+}

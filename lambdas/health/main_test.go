@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/twinstream/twinstream/lambdas/albhttp"
+	"github.com/twinstream/twinstream/lambdas/env"
+	"github.com/twinstream/twinstream/lambdas/health/health"
+)
+
+func reader(vars map[string]string) *env.Reader {
+	return &env.Reader{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+}
+
+func okClient() health.PutRecordFunc {
+	return func(context.Context, *kinesis.PutRecordInput, ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+		return &kinesis.PutRecordOutput{}, nil
+	}
+}
+
+func TestLoad(t *testing.T) {
+	base := map[string]string{"STREAM_NAME": "twinstream", "AWS_REGION": "eu-west-1"}
+	tests := []struct {
+		name    string
+		set     map[string]string
+		unset   string
+		wantErr string // "" for none
+		check   func(health.Config) bool
+	}{
+		{name: "defaults", check: func(c health.Config) bool {
+			return c.StreamName == "twinstream" && c.Region == "eu-west-1" && c.ProbeTimeout == time.Second &&
+				c.CacheTTL == 5*time.Second && c.Window == time.Minute && c.UnhealthyAfter == 3 && c.HealthyAfter == 2
+		}},
+		{name: "all set", set: map[string]string{"PROBE_TIMEOUT": "800ms", "PROBE_CACHE_TTL": "2s", "PROBE_WINDOW": "30s", "UNHEALTHY_AFTER": "4", "HEALTHY_AFTER": "3"},
+			check: func(c health.Config) bool {
+				return c.ProbeTimeout == 800*time.Millisecond && c.CacheTTL == 2*time.Second && c.Window == 30*time.Second &&
+					c.UnhealthyAfter == 4 && c.HealthyAfter == 3
+			}},
+		{name: "no stream", unset: "STREAM_NAME", wantErr: "STREAM_NAME"},
+		{name: "no region", unset: "AWS_REGION", wantErr: "AWS_REGION"},
+		{name: "healthy-after 0", set: map[string]string{"HEALTHY_AFTER": "0"}, wantErr: "HEALTHY_AFTER"},
+		{name: "unhealthy-after not a number", set: map[string]string{"UNHEALTHY_AFTER": "three"}, wantErr: "UNHEALTHY_AFTER"},
+		{name: "bad window", set: map[string]string{"PROBE_WINDOW": "-1s"}, wantErr: "PROBE_WINDOW"},
+		{name: "probe timeout beyond Route 53's limit", set: map[string]string{"PROBE_TIMEOUT": "3s"}, wantErr: "PROBE_TIMEOUT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vars := map[string]string{}
+			for k, v := range base {
+				vars[k] = v
+			}
+			for k, v := range tt.set {
+				vars[k] = v
+			}
+			delete(vars, tt.unset)
+			cfg, err := load(reader(vars))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("got error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want nil", err)
+			}
+			if !tt.check(cfg) {
+				t.Errorf("got config %+v, want the values set", cfg)
+			}
+		})
+	}
+}
+
+// TestLoadWindowTooShort: a window that cannot hold UNHEALTHY_AFTER probes is
+// a configuration error that reaches main.
+func TestLoadWindowTooShort(t *testing.T) {
+	cfg, err := load(reader(map[string]string{"STREAM_NAME": "s", "AWS_REGION": "eu-west-1", "PROBE_WINDOW": "10s"}))
+	if err != nil {
+		t.Fatalf("load: got error %v, want nil", err)
+	}
+	cfg.Client = okClient()
+	if _, err := health.New(cfg); err == nil || !strings.Contains(err.Error(), "window") {
+		t.Errorf("got error %v, want one about the window", err)
+	}
+}
+
+// TestFixture runs the ALB health-check event through the Lambda adapter.
+func TestFixture(t *testing.T) {
+	b, err := os.ReadFile("health/testdata/alb-health-deep.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.ALBTargetGroupRequest
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatalf("decode fixture: %v", err)
+	}
+	if ev.HTTPMethod != "GET" || ev.Path != health.PathDeep || ev.Headers["user-agent"] != "ELB-HealthChecker/2.0" {
+		t.Fatalf("fixture: got %s %s user-agent %q, want an ALB health check of %s", ev.HTTPMethod, ev.Path, ev.Headers["user-agent"], health.PathDeep)
+	}
+	tests := []struct {
+		name     string
+		err      error
+		want     int
+		wantDesc string
+	}{
+		{"kinesis takes the canary", nil, 200, "200 OK"},
+		{"kinesis fails", errors.New("boom"), 503, "503 Service Unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			h, err := health.New(health.Config{
+				Client: health.PutRecordFunc(func(context.Context, *kinesis.PutRecordInput, ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+					calls++
+					return &kinesis.PutRecordOutput{}, tt.err
+				}),
+				StreamName: "twinstream", Region: "eu-west-1", UnhealthyAfter: 1,
+				Logger: slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := albhttp.Handler(h)(context.Background(), ev)
+			if err != nil {
+				t.Fatalf("handler: got error %v, want nil", err)
+			}
+			if resp.StatusCode != tt.want || resp.StatusDescription != tt.wantDesc {
+				t.Errorf("got %d %q, want %d %q", resp.StatusCode, resp.StatusDescription, tt.want, tt.wantDesc)
+			}
+			if resp.Headers["Cache-Control"] != "no-store" || resp.Headers["Content-Type"] != "application/json" || resp.IsBase64Encoded {
+				t.Errorf("got headers %v base64=%v, want JSON, no-store, not base64", resp.Headers, resp.IsBase64Encoded)
+			}
+			var st health.Status
+			if err := json.Unmarshal([]byte(resp.Body), &st); err != nil {
+				t.Fatalf("decode body %q: %v", resp.Body, err)
+			}
+			if st.Healthy != (tt.want == 200) || st.Region != "eu-west-1" || calls != 1 {
+				t.Errorf("got healthy=%v region=%q calls=%d, want %v, eu-west-1, 1", st.Healthy, st.Region, calls, tt.want == 200)
+			}
+		})
+	}
+}
+
+// TestClient checks the real SDK client as main builds it, against a local
+// server: one probe is one HTTP attempt, and a Kinesis that never answers
+// fails the probe at PROBE_TIMEOUT.
+func TestClient(t *testing.T) {
+	tests := []struct {
+		name    string
+		hang    bool
+		wantErr string
+	}{
+		{name: "server error is not retried", wantErr: "InternalFailure"},
+		{name: "hung server fails at the probe timeout", hang: true, wantErr: "no answer within 200ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits atomic.Int32
+			stop := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				if tt.hang {
+					select {
+					case <-r.Context().Done():
+					case <-stop:
+					}
+					return
+				}
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(`{"__type":"InternalFailure","message":"injected"}`))
+			}))
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(stop) })
+			client := newClient(aws.Config{
+				Region:       "eu-west-1",
+				Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+				BaseEndpoint: aws.String(srv.URL),
+			})
+			h, err := health.New(health.Config{
+				Client: client, StreamName: "twinstream", Region: "eu-west-1",
+				ProbeTimeout: 200 * time.Millisecond, UnhealthyAfter: 1,
+				Logger: slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := h.Check(context.Background())
+			if st.Healthy || !strings.Contains(st.LastError, tt.wantErr) {
+				t.Errorf("got healthy=%v lastError %q, want unhealthy with %q", st.Healthy, st.LastError, tt.wantErr)
+			}
+			if got := hits.Load(); got != 1 {
+				t.Errorf("HTTP attempts: got %d, want 1", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,103 @@
+// Command processor is the Kinesis event source Lambda: it stores each batch
+// in the regional sink bucket (see package processor) and reports what it
+// could not store as BatchItemFailures. The event source mapping must have
+// FunctionResponseTypes [ReportBatchItemFailures], or Lambda ignores them.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/twinstream/twinstream/lambdas/env"
+	"github.com/twinstream/twinstream/lambdas/processor/processor"
+)
+
+func main() {
+	slog.SetDefault(lambdacontext.NewLogger())
+	h, err := setup(context.Background(), env.New())
+	if err != nil {
+		slog.Error("processor: configuration", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h.handle)
+}
+
+type handler struct {
+	p *processor.Processor
+}
+
+// setup reads the environment and builds the S3 client once per execution
+// environment.
+func setup(ctx context.Context, r *env.Reader) (*handler, error) {
+	p := &processor.Processor{
+		Region:           r.String("AWS_REGION"),
+		Bucket:           r.String("SINK_BUCKET"),
+		SinkPrefix:       r.StringOr("SINK_PREFIX", processor.DefaultSinkPrefix),
+		QuarantinePrefix: r.StringOr("QUARANTINE_PREFIX", processor.DefaultQuarantinePrefix),
+		Timeout:          r.Duration("S3_TIMEOUT", processor.DefaultTimeout),
+	}
+	pathStyle := r.Bool("S3_USE_PATH_STYLE", false)
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := env.AWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.Client = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	return &handler{p: p}, nil
+}
+
+// handle never returns an error: that would make Lambda retry the whole
+// batch, while BatchItemFailures retries from the first record not stored.
+func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+	res, err := h.p.Run(ctx, records(ev))
+	attrs := []any{"records", res.Records, "written", res.Written, "quarantined", res.Quarantined,
+		"canaries", res.Canaries, "duplicates", res.Duplicates, "objects", len(res.Keys)}
+	switch {
+	case err != nil:
+		first := ""
+		if len(res.Failed) > 0 {
+			first = res.Failed[0]
+		}
+		slog.ErrorContext(ctx, "processor: batch partly stored, lambda retries the rest",
+			append(attrs, "failed", len(res.Failed), "firstFailed", first, "error", err)...)
+	case res.Quarantined > 0:
+		slog.WarnContext(ctx, "processor: records quarantined", attrs...)
+	default:
+		slog.InfoContext(ctx, "processor: batch stored", attrs...)
+	}
+	return response(res.Failed), nil
+}
+
+// records converts the Lambda event. The shard id is the part of the event id
+// before ':' ("shardId-000000000003:4965...").
+func records(ev events.KinesisEvent) []processor.Record {
+	out := make([]processor.Record, len(ev.Records))
+	for i, r := range ev.Records {
+		shard, _, _ := strings.Cut(r.EventID, ":")
+		out[i] = processor.Record{
+			ShardID:        shard,
+			SequenceNumber: r.Kinesis.SequenceNumber,
+			PartitionKey:   r.Kinesis.PartitionKey,
+			Data:           r.Kinesis.Data,
+			ArrivalTime:    r.Kinesis.ApproximateArrivalTimestamp.Time,
+		}
+	}
+	return out
+}
+
+func response(failed []string) events.KinesisEventResponse {
+	var resp events.KinesisEventResponse
+	for _, seq := range failed {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: seq})
+	}
+	return resp
+}

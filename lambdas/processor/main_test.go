@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/twinstream/twinstream/lambdas/env"
+	"github.com/twinstream/twinstream/lambdas/processor/processor"
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+const (
+	seq1 = "49659753117836441366498154379620467326484640474564722690"
+	seq2 = "49659753117836441366498154379621676252304255103739428866"
+	seq3 = "49659753117836441366498154379622885178123869732914135042"
+)
+
+func fixture(t *testing.T) events.KinesisEvent {
+	t.Helper()
+	b, err := os.ReadFile("testdata/kinesis-event.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.KinesisEvent
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatalf("decode fixture: %v", err)
+	}
+	return ev
+}
+
+func TestRecords(t *testing.T) {
+	recs := records(fixture(t))
+	if len(recs) != 3 {
+		t.Fatalf("got %d records, want 3", len(recs))
+	}
+	arrival := time.Date(2025, 3, 4, 10, 15, 0, 250e6, time.UTC)
+	for i, want := range []struct{ seq, pk, id string }{
+		{seq1, "01JNKZQ4V8D6G2X7M3P9R5T1WA", "01JNKZQ4V8D6G2X7M3P9R5T1WA"},
+		{seq2, "canary-us-east-1", "canary-us-east-1-01JNKZQ4VA0000000000000000"},
+		{seq3, "customer-7", "order-42"},
+	} {
+		r := recs[i]
+		if r.ShardID != "shardId-000000000003" || r.SequenceNumber != want.seq || r.PartitionKey != want.pk {
+			t.Errorf("record %d: got %s %s %s, want shardId-000000000003 %s %s", i, r.ShardID, r.SequenceNumber, r.PartitionKey, want.seq, want.pk)
+		}
+		// JSON floats make the timestamp exact only to the microsecond.
+		if d := r.ArrivalTime.Sub(arrival.Add(time.Duration(i) * 500 * time.Millisecond)); d < -time.Microsecond || d > time.Microsecond {
+			t.Errorf("record %d: got arrival %v, want %v", i, r.ArrivalTime, arrival)
+		}
+		e, err := record.Decode(r.Data)
+		if err != nil || e.ID != want.id {
+			t.Errorf("record %d: got envelope %q, %v, want id %s", i, e.ID, err, want.id)
+		}
+	}
+}
+
+func TestRecordsShardID(t *testing.T) {
+	tests := []struct{ eventID, want string }{
+		{"shardId-000000000003:4965", "shardId-000000000003"},
+		{"shardId-000000000003", "shardId-000000000003"},
+		{"", ""},
+		{":1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.eventID, func(t *testing.T) {
+			recs := records(events.KinesisEvent{Records: []events.KinesisEventRecord{{EventID: tt.eventID}}})
+			if recs[0].ShardID != tt.want {
+				t.Errorf("got %q, want %q", recs[0].ShardID, tt.want)
+			}
+		})
+	}
+}
+
+func TestHandle(t *testing.T) {
+	key := "records/region=us-east-1/dt=2025-03-04/hr=10/shardId-000000000003-" + seq1 + "-" + seq3 + ".ndjson.gz"
+	tests := []struct {
+		name   string
+		err    error
+		want   events.KinesisEventResponse
+		stored bool
+	}{
+		{name: "stored", stored: true},
+		{name: "s3 fails", err: errors.New("s3 down"), want: events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{
+			{ItemIdentifier: seq1}, {ItemIdentifier: seq2}, {ItemIdentifier: seq3},
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs := map[string][]byte{}
+			h := &handler{p: &processor.Processor{Region: "us-east-1", Bucket: "sink",
+				Client: processor.PutObjectFunc(func(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+					if tt.err != nil {
+						return nil, tt.err
+					}
+					b, err := io.ReadAll(in.Body)
+					objs[aws.ToString(in.Key)] = b
+					return &s3.PutObjectOutput{}, err
+				})}}
+			resp, err := h.handle(context.Background(), fixture(t))
+			if err != nil {
+				t.Fatalf("got error %v, want nil", err)
+			}
+			if !reflect.DeepEqual(resp, tt.want) {
+				t.Errorf("got %+v, want %+v", resp, tt.want)
+			}
+			if !tt.stored {
+				return
+			}
+			if len(objs) != 1 || objs[key] == nil {
+				t.Fatalf("got %d objects, want only %s", len(objs), key)
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(objs[key]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The canary (2nd record) is dropped; the others are stored as sent.
+			ev := fixture(t)
+			want := string(ev.Records[0].Kinesis.Data) + "\n" + string(ev.Records[2].Kinesis.Data) + "\n"
+			if string(raw) != want {
+				t.Errorf("got\n%s\nwant\n%s", raw, want)
+			}
+		})
+	}
+}
+
+func TestHandleEmpty(t *testing.T) {
+	h := &handler{p: &processor.Processor{Region: "us-east-1", Bucket: "sink",
+		Client: processor.PutObjectFunc(func(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+			return nil, errors.New("no write expected")
+		})}}
+	resp, err := h.handle(context.Background(), events.KinesisEvent{})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Errorf("got %+v, %v, want no failures", resp, err)
+	}
+}
+
+func TestSetup(t *testing.T) {
+	base := map[string]string{"AWS_REGION": "eu-west-1", "SINK_BUCKET": "sink-bucket"}
+	tests := []struct {
+		name    string
+		set     map[string]string
+		unset   string
+		wantErr string
+		want    processor.Processor
+	}{
+		{name: "defaults", want: processor.Processor{Region: "eu-west-1", Bucket: "sink-bucket",
+			SinkPrefix: "records", QuarantinePrefix: "quarantine", Timeout: 10 * time.Second}},
+		{name: "all set", set: map[string]string{"SINK_PREFIX": "sink/v1", "QUARANTINE_PREFIX": "bad", "S3_TIMEOUT": "3s", "S3_USE_PATH_STYLE": "true"},
+			want: processor.Processor{Region: "eu-west-1", Bucket: "sink-bucket", SinkPrefix: "sink/v1", QuarantinePrefix: "bad", Timeout: 3 * time.Second}},
+		{name: "no bucket", unset: "SINK_BUCKET", wantErr: "SINK_BUCKET"},
+		{name: "no region", unset: "AWS_REGION", wantErr: "AWS_REGION"},
+		{name: "bad timeout", set: map[string]string{"S3_TIMEOUT": "ten"}, wantErr: "S3_TIMEOUT"},
+		{name: "bad path style", set: map[string]string{"S3_USE_PATH_STYLE": "maybe"}, wantErr: "S3_USE_PATH_STYLE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vars := map[string]string{}
+			for k, v := range base {
+				vars[k] = v
+			}
+			for k, v := range tt.set {
+				vars[k] = v
+			}
+			delete(vars, tt.unset)
+			r := &env.Reader{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+			h, err := setup(context.Background(), r)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want nil", err)
+			}
+			if h.p.Client == nil {
+				t.Fatal("got no S3 client")
+			}
+			got := *h.p
+			got.Client = nil
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if ps := h.p.Client.(*s3.Client).Options().UsePathStyle; ps != (tt.set["S3_USE_PATH_STYLE"] == "true") {
+				t.Errorf("got UsePathStyle %v, want %v", ps, !ps)
+			}
+		})
+	}
+}
+
+// TestHandleS3 runs the handler as main wires it (real S3 client, endpoint
+// from AWS_ENDPOINT_URL_S3, path-style) against gofakes3 on 127.0.0.1.
+func TestHandleS3(t *testing.T) {
+	backend := s3mem.New()
+	if err := backend.CreateBucket("sink"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	defer srv.Close()
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL_S3": srv.URL, "AWS_REGION": "us-east-1",
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_PROFILE": "", "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	vars := map[string]string{"AWS_REGION": "us-east-1", "SINK_BUCKET": "sink", "S3_USE_PATH_STYLE": "true", "S3_TIMEOUT": "5s"}
+	h, err := setup(context.Background(), &env.Reader{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }})
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ev := fixture(t)
+	ev.Records = append(ev.Records, ev.Records[0])
+	ev.Records[3].Kinesis.SequenceNumber = "49659753117836441366498154379624094103943484362088841218"
+	ev.Records[3].Kinesis.Data = []byte("not an envelope")
+	resp, err := h.handle(ctx, ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("got %+v, %v, want no failures", resp, err)
+	}
+	client := h.p.Client.(*s3.Client)
+	for _, tt := range []struct{ key, want string }{
+		{
+			key:  "records/region=us-east-1/dt=2025-03-04/hr=10/shardId-000000000003-" + seq1 + "-" + seq3 + ".ndjson.gz",
+			want: string(ev.Records[0].Kinesis.Data) + "\n" + string(ev.Records[2].Kinesis.Data) + "\n",
+		},
+		{
+			key:  "quarantine/region=us-east-1/dt=2025-03-04/hr=10/shardId-000000000003-" + ev.Records[3].Kinesis.SequenceNumber + "-" + ev.Records[3].Kinesis.SequenceNumber + ".ndjson.gz",
+			want: "not an envelope",
+		},
+	} {
+		out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("sink"), Key: aws.String(tt.key)})
+		if err != nil {
+			t.Fatalf("get %s: %v", tt.key, err)
+		}
+		if ct, ce := aws.ToString(out.ContentType), aws.ToString(out.ContentEncoding); ct != "application/x-ndjson" || ce != "gzip" {
+			t.Errorf("%s: got %s, %s, want application/x-ndjson, gzip", tt.key, ct, ce)
+		}
+		zr, err := gzip.NewReader(out.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.key, err)
+		}
+		raw, err := io.ReadAll(zr)
+		out.Body.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.key, err)
+		}
+		if strings.HasPrefix(tt.key, "quarantine/") {
+			var q struct{ Data []byte }
+			if err := json.Unmarshal(raw, &q); err != nil || string(q.Data) != tt.want {
+				t.Errorf("%s: got %s, want a line with data %q", tt.key, raw, tt.want)
+			}
+		} else if string(raw) != tt.want {
+			t.Errorf("%s: got\n%s\nwant\n%s", tt.key, raw, tt.want)
+		}
+	}
+}

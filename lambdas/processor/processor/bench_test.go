@@ -1,0 +1,105 @@
+package processor
+
+import (
+	"bytes"
+	stdgzip "compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	kpgzip "github.com/klauspost/compress/gzip"
+
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+// benchBatch is a Lambda batch of 500 envelopes with ~200-byte JSON payloads.
+func benchBatch(b *testing.B) []Record {
+	b.Helper()
+	ids := record.NewIDs()
+	t0 := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
+	recs := make([]Record, 500)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range recs {
+		t := t0.Add(time.Duration(i) * time.Millisecond)
+		id := ids.New(t)
+		// Some fields vary per record (a hex token, numbers) so gzip sees
+		// realistic, not ideal, input.
+		data := fmt.Sprintf(`{"user":"user-%06d","session":"%016x","event":"page_view","path":"/products/%d/details","ref":"https://example.com/search?q=item%d","value":%d.%02d,"ok":true,"pad":"`,
+			rng.IntN(1000000), rng.Uint64(), rng.IntN(100000), rng.IntN(1000), rng.IntN(10000), rng.IntN(100))
+		data += strings.Repeat("x", max(0, 198-len(data))) + `"}`
+		e := record.Envelope{ID: id, Region: "us-east-1", ReceivedAt: t, PartitionKey: id,
+			Encoding: record.EncodingJSON, Data: json.RawMessage(data)}
+		recs[i] = Record{ShardID: "shardId-000000000000", SequenceNumber: fmt.Sprintf("4959033827149025660855969253836157109592157598913658%04d", i),
+			PartitionKey: id, Data: e.Append(nil), ArrivalTime: t}
+	}
+	return recs
+}
+
+func discard(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if _, err := io.Copy(io.Discard, in.Body); err != nil {
+		return nil, err
+	}
+	return &s3.PutObjectOutput{}, nil
+}
+
+// BenchmarkProcess is the processor's CPU cost per record, gzip included,
+// with an S3 that discards: records/s is per core with -cpu 1.
+func BenchmarkProcess(b *testing.B) {
+	recs := benchBatch(b)
+	p := &Processor{Client: PutObjectFunc(discard), Region: "us-east-1", Bucket: "sink"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := p.Run(ctx, recs)
+		if err != nil || res.Written != len(recs) {
+			b.Fatalf("got %d written, %v, want %d, nil", res.Written, err, len(recs))
+		}
+	}
+	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+}
+
+type gzipWriter interface {
+	io.WriteCloser
+	Reset(io.Writer)
+}
+
+// BenchmarkGzip compresses the NDJSON of one batch with compress/gzip and
+// with github.com/klauspost/compress/gzip at the default level (writers
+// reused, as in Run); the faster is the one Run uses.
+func BenchmarkGzip(b *testing.B) {
+	var raw []byte
+	for _, r := range benchBatch(b) {
+		raw = append(append(raw, r.Data...), '\n')
+	}
+	for _, c := range []struct {
+		name string
+		w    gzipWriter
+	}{
+		{"stdlib", stdgzip.NewWriter(nil)},
+		{"klauspost", kpgzip.NewWriter(nil)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var out bytes.Buffer
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				out.Reset()
+				c.w.Reset(&out)
+				if _, err := c.w.Write(raw); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out.Len())/float64(len(raw)), "ratio")
+			b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}

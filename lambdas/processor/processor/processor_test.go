@@ -1,0 +1,516 @@
+package processor
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+const shard = "shardId-000000000001"
+
+var (
+	h10 = time.Date(2025, 3, 4, 10, 15, 0, 123e6, time.UTC)
+	h11 = time.Date(2025, 3, 4, 11, 0, 0, 0, time.UTC)
+)
+
+// env returns an envelope received at t.
+func env(id string, t time.Time) record.Envelope {
+	return record.Envelope{
+		ID: id, Region: "eu-west-1", ReceivedAt: t, PartitionKey: id,
+		Encoding: record.EncodingJSON, Data: json.RawMessage(`{"n":"` + id + `"}`),
+	}
+}
+
+func canary(id string, t time.Time) record.Envelope {
+	e := env(id, t)
+	e.Canary = true
+	return e
+}
+
+func line(e record.Envelope) string { return string(e.Append(nil)) }
+
+// rec wraps data as the Kinesis record with sequence number seq.
+func rec(seq string, data []byte) Record {
+	return Record{ShardID: shard, SequenceNumber: seq, PartitionKey: "pk-" + seq, Data: data,
+		ArrivalTime: time.Date(2025, 3, 4, 12, 30, 0, 0, time.UTC)}
+}
+
+// batch builds records with sequence numbers 1, 2, ... from envelopes
+// (record.Envelope) or raw bytes ([]byte / string).
+func batch(items ...any) []Record {
+	out := make([]Record, len(items))
+	for i, it := range items {
+		var data []byte
+		switch v := it.(type) {
+		case record.Envelope:
+			data = v.Append(nil)
+		case []byte:
+			data = v
+		case string:
+			data = []byte(v)
+		default:
+			panic(fmt.Sprintf("batch: unexpected %T", it))
+		}
+		out[i] = rec(fmt.Sprint(i+1), data)
+	}
+	return out
+}
+
+type stored struct {
+	body                         []byte
+	contentType, contentEncoding string
+}
+
+// store is a fake S3 bucket. fail, when set, decides the error of the n-th
+// call (counting from 1).
+type store struct {
+	mu    sync.Mutex
+	objs  map[string]stored
+	calls []string
+	fail  func(n int, key string) error
+}
+
+func (s *store) api() PutObjectFunc {
+	return func(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		key := aws.ToString(in.Key)
+		s.calls = append(s.calls, key)
+		if s.fail != nil {
+			if err := s.fail(len(s.calls), key); err != nil {
+				return nil, err
+			}
+		}
+		if aws.ToString(in.Bucket) != "sink" {
+			return nil, fmt.Errorf("bucket %q, want sink", aws.ToString(in.Bucket))
+		}
+		body, err := io.ReadAll(in.Body)
+		if err != nil {
+			return nil, err
+		}
+		if in.ContentLength == nil || *in.ContentLength != int64(len(body)) {
+			return nil, fmt.Errorf("content length %v, body %d bytes", in.ContentLength, len(body))
+		}
+		if s.objs == nil {
+			s.objs = map[string]stored{}
+		}
+		s.objs[key] = stored{body, aws.ToString(in.ContentType), aws.ToString(in.ContentEncoding)}
+		return &s3.PutObjectOutput{}, nil
+	}
+}
+
+func newProcessor(s *store) *Processor {
+	return &Processor{Client: s.api(), Region: "us-east-1", Bucket: "sink"}
+}
+
+// lines returns the gunzipped lines of an object (with compress/gzip, so the
+// test also checks the output is standard gzip).
+func lines(t *testing.T, o stored) []string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(o.body))
+	if err != nil {
+		t.Fatalf("gzip header: %v", err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("gunzip: %v", err)
+	}
+	if len(raw) == 0 || raw[len(raw)-1] != '\n' {
+		t.Fatalf("object does not end with a newline: %q", raw)
+	}
+	return strings.Split(string(raw[:len(raw)-1]), "\n")
+}
+
+const (
+	sinkDir = "records/region=us-east-1/dt=2025-03-04/"
+	quarDir = "quarantine/region=us-east-1/dt=2025-03-04/hr=12/"
+)
+
+func TestRun(t *testing.T) {
+	a, b, c := env("a", h10), env("b", h10), env("c", h11)
+	tests := []struct {
+		name    string
+		recs    []Record
+		want    map[string][]string // key -> lines (sink objects only)
+		keys    []string            // write order
+		written int
+		quar    int
+		canary  int
+		dup     int
+	}{
+		{name: "empty batch", recs: nil},
+		{name: "only canaries", recs: batch(canary("k1", h10), canary("k2", h11)), canary: 2},
+		{
+			name:    "one hour",
+			recs:    batch(a, b),
+			keys:    []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz"},
+			want:    map[string][]string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz": {line(a), line(b)}},
+			written: 2,
+		},
+		{
+			name:    "canaries dropped and do not split or bound a run",
+			recs:    batch(canary("k1", h10), a, canary("k2", h11), b, canary("k3", h10)),
+			keys:    []string{sinkDir + "hr=10/" + shard + "-2-4.ndjson.gz"},
+			want:    map[string][]string{sinkDir + "hr=10/" + shard + "-2-4.ndjson.gz": {line(a), line(b)}},
+			written: 2, canary: 3,
+		},
+		{
+			name: "hour change splits into two objects",
+			recs: batch(a, b, c),
+			keys: []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz", sinkDir + "hr=11/" + shard + "-3-3.ndjson.gz"},
+			want: map[string][]string{
+				sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz": {line(a), line(b)},
+				sinkDir + "hr=11/" + shard + "-3-3.ndjson.gz": {line(c)},
+			},
+			written: 3,
+		},
+		{
+			name: "runs are consecutive: hour 10, 11, 10 is three objects",
+			recs: batch(a, c, b),
+			keys: []string{
+				sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz",
+				sinkDir + "hr=11/" + shard + "-2-2.ndjson.gz",
+				sinkDir + "hr=10/" + shard + "-3-3.ndjson.gz",
+			},
+			want: map[string][]string{
+				sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz": {line(a)},
+				sinkDir + "hr=11/" + shard + "-2-2.ndjson.gz": {line(c)},
+				sinkDir + "hr=10/" + shard + "-3-3.ndjson.gz": {line(b)},
+			},
+			written: 3,
+		},
+		{
+			name:    "same id twice keeps the first",
+			recs:    batch(a, b, env("a", h11), b),
+			keys:    []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz"},
+			want:    map[string][]string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz": {line(a), line(b)}},
+			written: 2, dup: 2,
+		},
+		{
+			name: "bad records go to one quarantine object written at its first record's place",
+			recs: batch(a, "not json", b, `{"id":"x"}`, c),
+			keys: []string{
+				sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz",
+				quarDir + shard + "-2-4.ndjson.gz",
+				sinkDir + "hr=11/" + shard + "-5-5.ndjson.gz",
+			},
+			want: map[string][]string{
+				sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz": {line(a), line(b)},
+				sinkDir + "hr=11/" + shard + "-5-5.ndjson.gz": {line(c)},
+			},
+			written: 3, quar: 2,
+		},
+		{
+			name: "only bad records",
+			recs: batch("", []byte{0xff, 0x00}),
+			keys: []string{quarDir + shard + "-1-2.ndjson.gz"},
+			quar: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &store{}
+			res, err := newProcessor(s).Run(context.Background(), tt.recs)
+			if err != nil {
+				t.Fatalf("got error %v, want nil", err)
+			}
+			if len(res.Failed) != 0 {
+				t.Errorf("got failed %v, want none", res.Failed)
+			}
+			if !reflect.DeepEqual(s.calls, tt.keys) {
+				t.Errorf("got writes %q, want %q", s.calls, tt.keys)
+			}
+			if !reflect.DeepEqual(res.Keys, tt.keys) {
+				t.Errorf("got Result.Keys %q, want %q", res.Keys, tt.keys)
+			}
+			got := Result{Records: res.Records, Written: res.Written, Quarantined: res.Quarantined, Canaries: res.Canaries, Duplicates: res.Duplicates}
+			want := Result{Records: len(tt.recs), Written: tt.written, Quarantined: tt.quar, Canaries: tt.canary, Duplicates: tt.dup}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got counts %+v, want %+v", got, want)
+			}
+			for key, o := range s.objs {
+				if o.contentType != "application/x-ndjson" || o.contentEncoding != "gzip" {
+					t.Errorf("%s: got Content-Type %q Content-Encoding %q, want application/x-ndjson, gzip", key, o.contentType, o.contentEncoding)
+				}
+				if strings.HasPrefix(key, "quarantine/") {
+					continue
+				}
+				if got := lines(t, o); !reflect.DeepEqual(got, tt.want[key]) {
+					t.Errorf("%s: got lines\n%q\nwant\n%q", key, got, tt.want[key])
+				}
+			}
+		})
+	}
+}
+
+func TestRunDeterministic(t *testing.T) {
+	recs := batch(env("a", h10), "garbage", canary("k", h10), env("b", h11), env("c", h11))
+	var stores [2]*store
+	for i := range stores {
+		stores[i] = &store{}
+		if _, err := newProcessor(stores[i]).Run(context.Background(), recs); err != nil {
+			t.Fatalf("run %d: got error %v, want nil", i, err)
+		}
+	}
+	if len(stores[0].objs) != 3 {
+		t.Fatalf("got %d objects, want 3", len(stores[0].objs))
+	}
+	if !reflect.DeepEqual(stores[0].objs, stores[1].objs) {
+		t.Errorf("got different objects for the same batch:\n%v\n%v", stores[0].calls, stores[1].calls)
+	}
+}
+
+func TestRunQuarantineContent(t *testing.T) {
+	noTime := env("t", time.Time{})
+	recs := batch(env("a", h10), "not json", `{"id":"x","region":"r"}`, []byte{0xff, '\n', 0x00}, noTime)
+	recs[1].ArrivalTime = time.Date(2025, 3, 4, 12, 30, 0, 456e6, time.FixedZone("x", 3600))
+	s := &store{}
+	res, err := newProcessor(s).Run(context.Background(), recs)
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	if res.Quarantined != 4 {
+		t.Errorf("got %d quarantined, want 4", res.Quarantined)
+	}
+	// The first quarantined record's arrival time (11:30 UTC) picks the partition.
+	key := "quarantine/region=us-east-1/dt=2025-03-04/hr=11/" + shard + "-2-5.ndjson.gz"
+	o, ok := s.objs[key]
+	if !ok {
+		t.Fatalf("got objects %q, want %s", s.calls, key)
+	}
+	got := lines(t, o)
+	if len(got) != 4 {
+		t.Fatalf("got %d lines, want 4: %q", len(got), got)
+	}
+	for n, l := range got {
+		r := recs[n+1]
+		var q struct {
+			ShardID, SequenceNumber, PartitionKey, Error string
+			ArrivalTime                                  time.Time
+			Data                                         []byte
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(l), &fields); err != nil {
+			t.Fatalf("line %d: %v", n, err)
+		}
+		for _, f := range []string{"shardId", "sequenceNumber", "partitionKey", "arrivalTime", "error", "data"} {
+			if _, ok := fields[f]; !ok {
+				t.Errorf("line %d: field %s missing in %s", n, f, l)
+			}
+		}
+		if err := json.Unmarshal([]byte(l), &q); err != nil {
+			t.Fatalf("line %d: %v", n, err)
+		}
+		if q.ShardID != shard || q.SequenceNumber != r.SequenceNumber || q.PartitionKey != r.PartitionKey {
+			t.Errorf("line %d: got %s/%s/%s, want %s/%s/%s", n, q.ShardID, q.SequenceNumber, q.PartitionKey, shard, r.SequenceNumber, r.PartitionKey)
+		}
+		if !q.ArrivalTime.Equal(r.ArrivalTime) {
+			t.Errorf("line %d: got arrivalTime %v, want %v", n, q.ArrivalTime, r.ArrivalTime)
+		}
+		if !bytes.Equal(q.Data, r.Data) {
+			t.Errorf("line %d: got data %q, want %q", n, q.Data, r.Data)
+		}
+		if q.Error == "" {
+			t.Errorf("line %d: got empty error", n)
+		}
+	}
+	if want := ErrNoReceivedAt.Error(); !strings.Contains(got[3], want) {
+		t.Errorf("got %s, want error %q", got[3], want)
+	}
+}
+
+func TestRunCompactsMultilineData(t *testing.T) {
+	tests := []struct{ name, data, want string }{
+		{"LF", "{\n  \"k\": [1,\n 2]\n}", `{"k":[1,2]}`},
+		{"CR", "[1,\r2]", `[1,2]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := env("a", h10)
+			e.Data = json.RawMessage(tt.data)
+			s := &store{}
+			if _, err := newProcessor(s).Run(context.Background(), batch(e)); err != nil {
+				t.Fatalf("got error %v, want nil", err)
+			}
+			got := lines(t, s.objs[sinkDir+"hr=10/"+shard+"-1-1.ndjson.gz"])
+			e.Data = json.RawMessage(tt.want)
+			if want := []string{line(e)}; !reflect.DeepEqual(got, want) {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestRunKeepsEnvelopeRegion(t *testing.T) {
+	e := env("a", h10)
+	e.Region = "ap-south-1"
+	s := &store{}
+	p := newProcessor(s)
+	p.Region, p.SinkPrefix = "eu-central-1", "custom/sink/"
+	if _, err := p.Run(context.Background(), batch(e)); err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	key := "custom/sink/region=eu-central-1/dt=2025-03-04/hr=10/" + shard + "-1-1.ndjson.gz"
+	o, ok := s.objs[key]
+	if !ok {
+		t.Fatalf("got keys %q, want %s", s.calls, key)
+	}
+	if got, want := lines(t, o), []string{line(e)}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestRunWriteFailure(t *testing.T) {
+	a, b, c, d := env("a", h10), env("b", h10), env("c", h11), env("d", h11)
+	boom := errors.New("boom")
+	tests := []struct {
+		name    string
+		recs    []Record
+		failAt  int // n-th PutObject fails
+		cancel  bool
+		failed  []string
+		written []string
+	}{
+		{name: "first run fails: all", recs: batch(a, b, c, d), failAt: 1, failed: []string{"1", "2", "3", "4"}},
+		{
+			name: "second run fails: from its first record", recs: batch(a, b, c, d), failAt: 2,
+			failed: []string{"3", "4"}, written: []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz"},
+		},
+		{
+			name: "second run fails after a canary: from the run's own first record", recs: batch(a, canary("k", h11), c, d), failAt: 2,
+			failed: []string{"3", "4"}, written: []string{sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz"},
+		},
+		{
+			name: "quarantine fails: from the first quarantined record", recs: batch(a, "bad", b, c), failAt: 2,
+			failed: []string{"2", "3", "4"}, written: []string{sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz"},
+		},
+		{
+			name: "run after quarantine fails: from the run's first record", recs: batch(a, "bad", c, "bad2"), failAt: 3,
+			failed:  []string{"3", "4"},
+			written: []string{sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz", quarDir + shard + "-2-4.ndjson.gz"},
+		},
+		{name: "cancelled context: all, no call", recs: batch(a, b), cancel: true, failed: []string{"1", "2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &store{fail: func(n int, _ string) error {
+				if n == tt.failAt {
+					return boom
+				}
+				return nil
+			}}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancel {
+				cancel()
+			}
+			failed, err := newProcessor(s).Process(ctx, tt.recs)
+			if err == nil {
+				t.Fatalf("got nil error, want one")
+			}
+			if !tt.cancel && !errors.Is(err, boom) {
+				t.Errorf("got error %v, want it to wrap %v", err, boom)
+			}
+			if !reflect.DeepEqual(failed, tt.failed) {
+				t.Errorf("got failed %q, want %q", failed, tt.failed)
+			}
+			var written []string
+			for k := range s.objs {
+				written = append(written, k)
+			}
+			if len(written) != len(tt.written) {
+				t.Fatalf("got written %q, want %q", written, tt.written)
+			}
+			for _, k := range tt.written {
+				if _, ok := s.objs[k]; !ok {
+					t.Errorf("got written %q, want %q", written, tt.written)
+				}
+			}
+			if tt.failAt > 0 && len(s.calls) != tt.failAt {
+				t.Errorf("got %d calls, want %d (stop at the first failure)", len(s.calls), tt.failAt)
+			}
+			if tt.cancel && len(s.calls) != 0 {
+				t.Errorf("got calls %q, want none", s.calls)
+			}
+		})
+	}
+}
+
+func TestRunCallTimeout(t *testing.T) {
+	tests := []struct {
+		timeout, want time.Duration
+	}{
+		{0, DefaultTimeout},
+		{2 * time.Second, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want.String(), func(t *testing.T) {
+			var left time.Duration
+			p := &Processor{Region: "us-east-1", Bucket: "sink", Timeout: tt.timeout,
+				Client: PutObjectFunc(func(ctx context.Context, _ *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+					dl, ok := ctx.Deadline()
+					if !ok {
+						return nil, errors.New("no deadline")
+					}
+					left = time.Until(dl)
+					return &s3.PutObjectOutput{}, nil
+				})}
+			if _, err := p.Process(context.Background(), batch(env("a", h10))); err != nil {
+				t.Fatalf("got error %v, want nil", err)
+			}
+			// The deadline is set just before the call: it is at most the
+			// timeout away, and more than half of it.
+			if left > tt.want || left < tt.want/2 {
+				t.Errorf("got deadline in %v, want %v", left, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunMisconfigured(t *testing.T) {
+	failed, err := (&Processor{Region: "us-east-1"}).Process(context.Background(), batch(env("a", h10)))
+	if err == nil || !reflect.DeepEqual(failed, []string{"1"}) {
+		t.Errorf("got %q, %v, want [1] and an error", failed, err)
+	}
+}
+
+// FuzzRun checks that no record content makes the processor panic, fail the
+// batch, or lose the record: it is written, quarantined, or dropped as a
+// canary/duplicate.
+func FuzzRun(f *testing.F) {
+	f.Add([]byte(line(env("a", h10))))
+	f.Add([]byte("not json"))
+	f.Add([]byte(`{"id":"x","region":"r","receivedAt":"2025-03-04T10:00:00Z","partitionKey":"p","encoding":"base64","data":"!!"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := &store{}
+		recs := batch(env("first", h10), data, env("last", h11))
+		res, err := newProcessor(s).Run(context.Background(), recs)
+		if err != nil || len(res.Failed) != 0 {
+			t.Fatalf("got %v, %q, want no failure", err, res.Failed)
+		}
+		if n := res.Written + res.Quarantined + res.Canaries + res.Duplicates; n != len(recs) {
+			t.Fatalf("got %+v, want every record accounted for", res)
+		}
+		for _, o := range s.objs {
+			for _, l := range lines(t, o) {
+				if !json.Valid([]byte(l)) {
+					t.Fatalf("got invalid line %q", l)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,465 @@
+// Package ingest is the producers' entry point: POST /v1/records behind the
+// ALB. It checks the API key, validates every record, wraps each in its
+// envelope and writes them to Kinesis within a deadline budget. What Kinesis
+// does not take goes to the spill bucket (S3), so the answer is a success as
+// long as every record is stored somewhere; nothing is acknowledged that is not.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/twinstream/twinstream/lambdas/record"
+	"github.com/twinstream/twinstream/lambdas/stream"
+)
+
+// Path is the only route.
+const Path = "/v1/records"
+
+// MaxBody is the largest body accepted: the ALB's limit for Lambda targets.
+const MaxBody = 1 << 20
+
+// Defaults of Config (and of the environment main.go reads).
+const (
+	DefaultKeysTTL            = 5 * time.Minute
+	DefaultSecretTimeout      = 2 * time.Second
+	DefaultMaxRecords         = 500
+	DefaultKinesisBudget      = 3 * time.Second
+	DefaultKinesisCallTimeout = time.Second
+	DefaultSpillTimeout       = 4 * time.Second
+	DefaultMargin             = 200 * time.Millisecond
+	// MaxMaxRecords bounds MaxRecords so that a 400 answer listing every
+	// record stays well under the ALB's 1 MB response limit.
+	MaxMaxRecords = 5000
+)
+
+// Putter writes entries to Kinesis; *stream.Writer is the real one.
+type Putter interface {
+	Put(ctx context.Context, entries []stream.Entry) stream.Result
+}
+
+// PutFunc adapts a function to Putter (fakes in tests).
+type PutFunc func(ctx context.Context, entries []stream.Entry) stream.Result
+
+// Put calls f.
+func (f PutFunc) Put(ctx context.Context, entries []stream.Entry) stream.Result {
+	return f(ctx, entries)
+}
+
+// PutObjectAPI is the part of the S3 client the handler uses for spill objects.
+type PutObjectAPI interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// PutObjectFunc adapts a function to PutObjectAPI (fakes in tests).
+type PutObjectFunc func(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+
+// PutObject calls f.
+func (f PutObjectFunc) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	return f(ctx, in, opts...)
+}
+
+// Config is the handler's configuration. Zero durations and counts take the
+// defaults documented on each field.
+type Config struct {
+	// Region is written into every envelope (AWS_REGION). Required.
+	Region string
+	// SpillBucket receives what Kinesis does not take. Required.
+	SpillBucket string
+	// SpillPrefix starts spill object keys. Default "spill".
+	SpillPrefix string
+	// KeysSecretARN names the secret holding the API key hashes. Required.
+	KeysSecretARN string
+	// KeysTTL is how long the key set is cached. Default 5m.
+	KeysTTL time.Duration
+	// SecretTimeout bounds the GetSecretValue call. Default 2s.
+	SecretTimeout time.Duration
+	// MaxRecords is the most records one request may hold. Default 500.
+	MaxRecords int
+	// KinesisBudget bounds the time spent writing to Kinesis, retries
+	// included. Default 3s; less when the request's deadline leaves less.
+	KinesisBudget time.Duration
+	// SpillTimeout bounds the spill PutObject call, and is kept free of
+	// the Kinesis budget before the request's deadline. Default 4s.
+	SpillTimeout time.Duration
+	// Margin is kept free before the request's deadline to answer. Default 200ms.
+	Margin time.Duration
+}
+
+// Deps are the handler's collaborators.
+type Deps struct {
+	Kinesis Putter            // required
+	S3      PutObjectAPI      // required
+	Secrets GetSecretValueAPI // required
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// IDs makes record and request ids. Default record.NewIDs().
+	IDs *record.IDs
+}
+
+// Handler serves POST /v1/records. It is safe for concurrent use.
+type Handler struct {
+	cfg     Config
+	kinesis Putter
+	s3      PutObjectAPI
+	now     func() time.Time
+	ids     *record.IDs
+	keys    *keyring
+}
+
+// New checks the configuration and returns a handler.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	var missing []string
+	for _, f := range []struct {
+		name string
+		ok   bool
+	}{
+		{"Region", cfg.Region != ""},
+		{"SpillBucket", cfg.SpillBucket != ""},
+		{"KeysSecretARN", cfg.KeysSecretARN != ""},
+		{"Deps.Kinesis", deps.Kinesis != nil},
+		{"Deps.S3", deps.S3 != nil},
+		{"Deps.Secrets", deps.Secrets != nil},
+	} {
+		if !f.ok {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("ingest: missing %s", strings.Join(missing, ", "))
+	}
+	if cfg.MaxRecords < 0 || cfg.MaxRecords > MaxMaxRecords {
+		return nil, fmt.Errorf("ingest: MaxRecords %d: want 1 to %d", cfg.MaxRecords, MaxMaxRecords)
+	}
+	cfg.SpillPrefix = strings.Trim(cfg.SpillPrefix, "/")
+	if cfg.SpillPrefix == "" {
+		cfg.SpillPrefix = "spill"
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.KeysTTL, DefaultKeysTTL)
+	def(&cfg.SecretTimeout, DefaultSecretTimeout)
+	def(&cfg.KinesisBudget, DefaultKinesisBudget)
+	def(&cfg.SpillTimeout, DefaultSpillTimeout)
+	def(&cfg.Margin, DefaultMargin)
+	if cfg.MaxRecords == 0 {
+		cfg.MaxRecords = DefaultMaxRecords
+	}
+	h := &Handler{cfg: cfg, kinesis: deps.Kinesis, s3: deps.S3, now: deps.Now, ids: deps.IDs}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.ids == nil {
+		h.ids = record.NewIDs()
+	}
+	h.keys = &keyring{fetch: secretKeys(deps.Secrets, cfg.KeysSecretARN, cfg.SecretTimeout), ttl: cfg.KeysTTL, now: h.now}
+	return h, nil
+}
+
+// answer is what a request gets back, plus what its log line says.
+type answer struct {
+	status int
+	header map[string]string
+	body   any
+	// for the log
+	key                      string
+	records, accepted, spill int
+	calls                    int
+	err                      error
+}
+
+// ServeHTTP answers one request and logs one line about it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	start := time.Now()
+	var a answer
+	defer func() {
+		// Last resort: serve never panics by design; if it does anyway the
+		// producer gets a 500 (nothing acknowledged) and the log says why.
+		if v := recover(); v != nil {
+			a = answer{status: http.StatusInternalServerError, body: errBody("internal error"), key: a.key, err: fmt.Errorf("panic: %v", v)}
+			slog.ErrorContext(ctx, "ingest: panic", "panic", fmt.Sprint(v))
+		}
+		write(w, a)
+		attrs := []any{"status", a.status, "key", a.key, "records", a.records, "accepted", a.accepted,
+			"spilled", a.spill, "kinesisCalls", a.calls, "ms", time.Since(start).Milliseconds()}
+		if a.err != nil {
+			attrs = append(attrs, "error", a.err.Error())
+		}
+		slog.InfoContext(ctx, "ingest", attrs...)
+	}()
+	a = h.serve(ctx, r)
+}
+
+func write(w http.ResponseWriter, a answer) {
+	body, err := json.Marshal(a.body)
+	if err != nil {
+		a.status, body = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	for k, v := range a.header {
+		hdr.Set(k, v)
+	}
+	w.WriteHeader(a.status)
+	_, _ = w.Write(body)
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func errBody(msg string) errorBody { return errorBody{Error: msg} }
+
+func (h *Handler) serve(ctx context.Context, r *http.Request) answer {
+	if r.URL.Path != Path {
+		return answer{status: http.StatusNotFound, body: struct {
+			Error string `json:"error"`
+			Path  string `json:"path"`
+		}{"not found", r.URL.Path}, err: errors.New("unknown path")}
+	}
+	if r.Method != http.MethodPost {
+		return answer{status: http.StatusMethodNotAllowed, header: map[string]string{"Allow": http.MethodPost},
+			body: errBody("method " + r.Method + " not allowed, use POST"), err: errors.New("method not allowed")}
+	}
+
+	key, a, ok := h.auth(ctx, r.Header.Get("Authorization"))
+	if !ok {
+		return a
+	}
+	a = answer{key: key}
+
+	ct := r.Header.Get("Content-Type")
+	mediaType, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mediaType != TypeJSON && mediaType != TypeNDJSON && mediaType != TypeBinary) {
+		a.status, a.err = http.StatusUnsupportedMediaType, fmt.Errorf("unsupported content type %q", ct)
+		a.body = struct {
+			Error       string   `json:"error"`
+			ContentType string   `json:"contentType"`
+			Supported   []string `json:"supported"`
+		}{"unsupported content type", ct, []string{TypeJSON, TypeNDJSON, TypeBinary}}
+		return a
+	}
+
+	body, err := readBody(r)
+	if err != nil {
+		a.err = err
+		if errors.Is(err, errTooLarge) {
+			a.status = http.StatusRequestEntityTooLarge
+			a.body = struct {
+				Error string `json:"error"`
+				Limit int    `json:"limit"`
+			}{"body too large", MaxBody}
+			return a
+		}
+		a.status, a.body = http.StatusBadRequest, errBody("cannot read body")
+		return a
+	}
+
+	ins, bad, rej := parse(body, mediaType, r.Header, h.cfg.MaxRecords)
+	if rej != nil {
+		a.status, a.body, a.err = http.StatusBadRequest, rej, errors.New(rej.Error)
+		return a
+	}
+	a.records = len(ins) + len(bad)
+	now := h.now().UTC().Truncate(time.Millisecond)
+	var envs []record.Envelope
+	var entries []stream.Entry
+	if bad == nil {
+		envs, entries, bad = envelopes(ins, h.cfg.Region, now, func() string { return h.ids.New(now) })
+	}
+	if bad != nil {
+		a.status, a.err = http.StatusBadRequest, fmt.Errorf("%d invalid records, first %d: %s", len(bad), bad[0].Index, bad[0].Reason)
+		a.body = struct {
+			Error   string      `json:"error"`
+			Records []badRecord `json:"records"`
+		}{"invalid records", bad}
+		return a
+	}
+	return h.store(ctx, a, now, envs, entries)
+}
+
+// auth checks the bearer key. It returns the key's id, or the answer to give.
+func (h *Handler) auth(ctx context.Context, header string) (string, answer, bool) {
+	deny := func(msg string) (string, answer, bool) {
+		return "", answer{status: http.StatusUnauthorized, header: map[string]string{"WWW-Authenticate": `Bearer realm="twinstream"`},
+			body: errBody(msg), err: errors.New(msg)}, false
+	}
+	if header == "" {
+		return deny("missing Authorization header")
+	}
+	key, ok := bearer(header)
+	if !ok {
+		return deny("malformed Authorization header: want Bearer <key>")
+	}
+	keys, err := h.keys.get(ctx)
+	if err != nil {
+		// Not 401: the key may well be valid; the producer should retry.
+		return "", answer{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"},
+			body: errBody("cannot check API keys now, retry later"), err: err}, false
+	}
+	id, ok := match(keys, key)
+	if !ok {
+		return deny("unknown API key")
+	}
+	return id, answer{}, true
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readBody reads at most MaxBody bytes, never an unbounded amount.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBody {
+		return nil, errTooLarge
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		// ReadFrom wants MinRead bytes free before it sees EOF.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	if r.Body == nil {
+		return nil, nil
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if n > MaxBody {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+type accepted struct {
+	Accepted int      `json:"accepted"`
+	Spilled  int      `json:"spilled"`
+	IDs      []string `json:"ids"`
+}
+
+type unavailable struct {
+	Error  string   `json:"error"`
+	Stored []string `json:"stored"`
+	Failed []int    `json:"failed"`
+}
+
+// store writes the entries to Kinesis within the budget, spills what Kinesis
+// did not take, and says what is stored.
+func (h *Handler) store(ctx context.Context, a answer, now time.Time, envs []record.Envelope, entries []stream.Entry) answer {
+	// Once writing starts it finishes even if the producer goes away, so the
+	// outcome is never "half written, nothing said" (only deadlines apply).
+	base := context.WithoutCancel(ctx)
+	failed := make([]bool, len(entries))
+	nFailed := 0
+	var kerr error
+	if budget := h.kinesisBudget(ctx); budget > 0 {
+		kctx, cancel := context.WithTimeout(base, budget)
+		res := h.kinesis.Put(kctx, entries)
+		cancel()
+		a.calls, kerr = res.Calls, res.Err
+		for _, i := range res.Failed {
+			if i >= 0 && i < len(failed) && !failed[i] {
+				failed[i] = true
+				nFailed++
+			}
+		}
+	} else {
+		kerr = errors.New("no time left for kinesis")
+		for i := range failed {
+			failed[i] = true
+		}
+		nFailed = len(failed)
+	}
+
+	ids := make([]string, len(envs))
+	for i := range envs {
+		ids[i] = envs[i].ID
+	}
+	if nFailed > 0 {
+		spillKey, err := h.spill(ctx, base, now, entries, failed, nFailed)
+		if err != nil {
+			a.status, a.header = http.StatusServiceUnavailable, map[string]string{"Retry-After": "1"}
+			a.err = fmt.Errorf("%w; kinesis: %v", err, kerr)
+			body := unavailable{Error: "kinesis and the spill bucket did not take the records; records listed in failed are not stored", Stored: []string{}, Failed: []int{}}
+			for i, f := range failed {
+				if f {
+					body.Failed = append(body.Failed, i)
+				} else {
+					body.Stored = append(body.Stored, ids[i])
+				}
+			}
+			a.body, a.accepted = body, len(body.Stored)
+			return a
+		}
+		slog.InfoContext(ctx, "ingest: spilled", "key", a.key, "records", nFailed, "object", spillKey, "kinesisError", fmt.Sprint(kerr))
+		a.spill = nFailed
+	}
+	a.status, a.accepted = http.StatusAccepted, len(entries)
+	a.body = accepted{Accepted: len(entries), Spilled: a.spill, IDs: ids}
+	return a
+}
+
+// kinesisBudget is KinesisBudget, less when the request's deadline leaves
+// less: the spill call and the answer must still fit before it.
+func (h *Handler) kinesisBudget(ctx context.Context) time.Duration {
+	b := h.cfg.KinesisBudget
+	if dl, ok := ctx.Deadline(); ok {
+		b = min(b, time.Until(dl)-h.cfg.SpillTimeout-h.cfg.Margin)
+	}
+	return b
+}
+
+// spill writes the failed entries as one NDJSON object and returns its key.
+func (h *Handler) spill(ctx, base context.Context, now time.Time, entries []stream.Entry, failed []bool, n int) (string, error) {
+	size := 0
+	for i, e := range entries {
+		if failed[i] {
+			size += len(e.Data) + 1
+		}
+	}
+	body := make([]byte, 0, size)
+	for i, e := range entries {
+		if failed[i] {
+			body = append(body, e.Data...)
+			body = append(body, '\n')
+		}
+	}
+	key := SpillKey(h.cfg.SpillPrefix, h.cfg.Region, now, h.ids.New(now))
+	timeout := h.cfg.SpillTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl)-h.cfg.Margin)
+	}
+	sctx, cancel := context.WithTimeout(base, timeout)
+	defer cancel()
+	_, err := h.s3.PutObject(sctx, &s3.PutObjectInput{
+		Bucket:        aws.String(h.cfg.SpillBucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   aws.String(TypeNDJSON),
+	})
+	if err != nil {
+		return key, fmt.Errorf("spill %d records to s3://%s/%s: %w", n, h.cfg.SpillBucket, key, err)
+	}
+	return key, nil
+}
+
+// SpillKey is the key of a spill object:
+// <prefix>/region=<r>/dt=<yyyy-mm-dd>/hr=<hh>/<request id>.ndjson (UTC).
+func SpillKey(prefix, region string, t time.Time, requestID string) string {
+	t = t.UTC()
+	return prefix + "/region=" + region + "/dt=" + t.Format("2006-01-02") + "/hr=" + t.Format("15") + "/" + requestID + ".ndjson"
+}

@@ -1,0 +1,203 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+// GetSecretValueAPI is the part of the Secrets Manager client the handler uses.
+type GetSecretValueAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// GetSecretValueFunc adapts a function to GetSecretValueAPI (fakes in tests).
+type GetSecretValueFunc func(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+
+// GetSecretValue calls f.
+func (f GetSecretValueFunc) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	return f(ctx, in, opts...)
+}
+
+// apiKey is one accepted key: its name (logged) and the SHA-256 of its value.
+type apiKey struct {
+	id   string
+	hash [sha256.Size]byte
+}
+
+// staleRetry is how long a stale key set is used after a failed refresh
+// before the next attempt, so a Secrets Manager outage does not add a failed
+// call to every request.
+const staleRetry = 30 * time.Second
+
+// keyring caches the key set from the secret. Only one refresh runs at a
+// time; while it runs, other requests use the stale copy if there is one.
+type keyring struct {
+	fetch func(context.Context) ([]apiKey, error)
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu       sync.Mutex
+	keys     []apiKey
+	loaded   bool
+	expires  time.Time
+	inflight chan struct{}
+	lastErr  error
+}
+
+// get returns the current key set, refreshing it when it has expired.
+func (k *keyring) get(ctx context.Context) ([]apiKey, error) {
+	k.mu.Lock()
+	if k.loaded && k.now().Before(k.expires) {
+		keys := k.keys
+		k.mu.Unlock()
+		return keys, nil
+	}
+	if ch := k.inflight; ch != nil {
+		if k.loaded {
+			keys := k.keys
+			k.mu.Unlock()
+			return keys, nil
+		}
+		k.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for api keys: %w", ctx.Err())
+		}
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.loaded {
+			return k.keys, nil
+		}
+		if k.lastErr == nil {
+			return nil, errors.New("api keys are not loaded")
+		}
+		return nil, k.lastErr
+	}
+	ch := make(chan struct{})
+	k.inflight = ch
+	k.mu.Unlock()
+
+	var keys []apiKey
+	err := errors.New("api keys: refresh did not finish")
+	defer func() {
+		// Deferred so that waiters are released whatever fetch does.
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		k.inflight = nil
+		close(ch)
+		if err == nil {
+			k.keys, k.loaded, k.expires = keys, true, k.now().Add(k.ttl)
+			return
+		}
+		k.lastErr = err
+		if k.loaded {
+			k.expires = k.now().Add(min(k.ttl, staleRetry))
+		}
+	}()
+	keys, err = k.fetch(ctx)
+	if err == nil {
+		return keys, nil
+	}
+	k.mu.Lock()
+	stale, loaded := k.keys, k.loaded
+	k.mu.Unlock()
+	if loaded {
+		slog.WarnContext(ctx, "api keys: refresh failed, using the cached copy", "keys", len(stale), "error", err)
+		return stale, nil
+	}
+	return nil, err
+}
+
+// match returns the id of the key whose hash equals the SHA-256 of key. It
+// compares against every key in constant time, without an early exit, so
+// timing does not tell which or how many keys were close.
+func match(keys []apiKey, key string) (string, bool) {
+	sum := sha256.Sum256([]byte(key))
+	found := -1
+	for i := range keys {
+		if subtle.ConstantTimeCompare(sum[:], keys[i].hash[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return "", false
+	}
+	return keys[found].id, true
+}
+
+// secretKeys fetches and parses the secret:
+// {"keys":[{"id":"team-a","sha256":"<64 hex chars>"}]}.
+func secretKeys(api GetSecretValueAPI, arn string, timeout time.Duration) func(context.Context) ([]apiKey, error) {
+	return func(ctx context.Context) ([]apiKey, error) {
+		// Detached from the request: other requests may wait on this fetch.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+		if err != nil {
+			return nil, fmt.Errorf("get api keys secret: %w", err)
+		}
+		if out == nil || out.SecretString == nil {
+			return nil, errors.New("api keys secret has no SecretString")
+		}
+		return parseKeys([]byte(*out.SecretString))
+	}
+}
+
+// parseKeys reads the key set. Any bad entry fails the whole set: a partly
+// applied key list would lock out some producers without saying why.
+func parseKeys(b []byte) ([]apiKey, error) {
+	var doc struct {
+		Keys *[]struct {
+			ID     string `json:"id"`
+			SHA256 string `json:"sha256"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("api keys secret is not JSON: %w", err)
+	}
+	if doc.Keys == nil {
+		return nil, errors.New(`api keys secret has no "keys" array`)
+	}
+	keys := make([]apiKey, 0, len(*doc.Keys))
+	for i, k := range *doc.Keys {
+		if !record.ValidID(k.ID) {
+			return nil, fmt.Errorf("api keys secret: key %d: id must be 1-256 bytes of printable UTF-8", i)
+		}
+		h, err := hex.DecodeString(k.SHA256)
+		if err != nil || len(h) != sha256.Size {
+			return nil, fmt.Errorf("api keys secret: key %d (%s): sha256 must be 64 hex characters", i, k.ID)
+		}
+		var ak apiKey
+		ak.id = k.ID
+		copy(ak.hash[:], h)
+		keys = append(keys, ak)
+	}
+	return keys, nil
+}
+
+// bearer returns the key of an "Authorization: Bearer <key>" header.
+func bearer(h string) (string, bool) {
+	scheme, key, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	key = strings.Trim(key, " ")
+	if key == "" || strings.ContainsAny(key, " \t") {
+		return "", false
+	}
+	return key, true
+}

@@ -1,0 +1,70 @@
+// Command ingest is the ALB target for POST /v1/records: see package
+// lambdas/ingest/ingest. This file only wires configuration and clients.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/twinstream/twinstream/lambdas/albhttp"
+	"github.com/twinstream/twinstream/lambdas/env"
+	"github.com/twinstream/twinstream/lambdas/ingest/ingest"
+	"github.com/twinstream/twinstream/lambdas/stream"
+)
+
+func main() {
+	slog.SetDefault(lambdacontext.NewLogger())
+	h, err := build(context.Background(), env.New())
+	if err != nil {
+		slog.Error("ingest: configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(albhttp.Handler(h))
+}
+
+// build reads the environment and makes the handler; SDK config is loaded once
+// per execution environment.
+func build(ctx context.Context, e *env.Reader) (*ingest.Handler, error) {
+	cfg := ingest.Config{
+		Region:        e.String("AWS_REGION"),
+		SpillBucket:   e.String("SPILL_BUCKET"),
+		SpillPrefix:   e.StringOr("SPILL_PREFIX", "spill"),
+		KeysSecretARN: e.String("API_KEYS_SECRET_ARN"),
+		KeysTTL:       e.Duration("API_KEYS_TTL", ingest.DefaultKeysTTL),
+		MaxRecords:    e.Int("MAX_RECORDS", ingest.DefaultMaxRecords, 1, ingest.MaxMaxRecords),
+		KinesisBudget: e.Duration("KINESIS_BUDGET", ingest.DefaultKinesisBudget),
+		SpillTimeout:  e.Duration("SPILL_TIMEOUT", ingest.DefaultSpillTimeout),
+	}
+	streamName := e.String("STREAM_NAME")
+	callTimeout := e.Duration("KINESIS_CALL_TIMEOUT", ingest.DefaultKinesisCallTimeout)
+	pathStyle := e.Bool("S3_USE_PATH_STYLE", false)
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
+	awsCfg, err := env.AWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kc := kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
+		// The writer retries failed records itself within the request's budget.
+		o.RetryMaxAttempts = 1
+	})
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	h, err := ingest.New(cfg, ingest.Deps{
+		Kinesis: &stream.Writer{Client: kc, StreamName: streamName, CallTimeout: callTimeout},
+		S3:      s3c,
+		Secrets: secretsmanager.NewFromConfig(awsCfg),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build handler: %w", err)
+	}
+	return h, nil
+}

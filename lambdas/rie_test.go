@@ -1,0 +1,236 @@
+package lambdas_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+// These tests build each handler's bootstrap as the CDK app does (for the
+// host's architecture) and invoke it under aws-lambda-rie with a fixture
+// event, as Lambda would: the wiring in main.go, the environment it reads and
+// the event/response types are exercised, not only the logic packages.
+
+func fixture(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func invoke(t *testing.T, fn *standin.RIE, event []byte, out any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := fn.Invoke(ctx, event)
+	if err != nil {
+		t.Fatalf("invoke: %v\nlogs:\n%s", err, fn.Logs())
+	}
+	if err := json.Unmarshal(resp, out); err != nil {
+		t.Fatalf("response %s: %v", resp, err)
+	}
+}
+
+// secretsManager is a minimal Secrets Manager endpoint (there is no local
+// stand-in for it): it answers GetSecretValue in the service's JSON protocol.
+func secretsManager(t *testing.T, secret string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("X-Amz-Target") != "secretsmanager.GetSecretValue" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		var in struct{ SecretId string }
+		_ = json.Unmarshal(b, &in)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_ = json.NewEncoder(w).Encode(map[string]any{"ARN": in.SecretId, "Name": "api-keys", "SecretString": secret, "VersionId": "v1"})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestRIEIngest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kin := standin.StartKinesis(t, standin.KinesisOptions{Region: region, InMemory: true})
+	s3s := standin.StartS3(t)
+	if err := kin.CreateStream(ctx, streamName, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s3s.CreateBucket(ctx, spillBucket); err != nil {
+		t.Fatal(err)
+	}
+	sm := secretsManager(t, string(fixture(t, "ingest/ingest/testdata/api-keys-secret.json")))
+	env := append(standin.Env(region, kin, s3s),
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER="+sm,
+		"STREAM_NAME="+streamName, "SPILL_BUCKET="+spillBucket,
+		"API_KEYS_SECRET_ARN=arn:aws:secretsmanager:us-east-1:123456789012:secret:api-keys")
+	fn := standin.StartRIE(t, standin.BuildBootstrap(t, "./lambdas/ingest"), env)
+
+	var resp events.ALBTargetGroupResponse
+	invoke(t, fn, fixture(t, "ingest/ingest/testdata/alb-post-records.json"), &resp)
+	if resp.StatusCode != http.StatusAccepted || resp.StatusDescription != "202 Accepted" {
+		t.Fatalf("status: got %d %q, want 202 \"202 Accepted\"; body %s", resp.StatusCode, resp.StatusDescription, resp.Body)
+	}
+	var body struct {
+		Accepted, Spilled int
+		IDs               []string
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Accepted != 3 || body.Spilled != 0 || len(body.IDs) != 3 || body.IDs[0] != "order-1001" {
+		t.Fatalf("body: got %+v, want 3 accepted, 0 spilled, first id order-1001", body)
+	}
+	recs, err := kin.ReadAll(ctx, streamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("stream: got %d records, want 3", len(recs))
+	}
+	e, err := record.Decode(recs[0].Data)
+	if err != nil || e.Region != region {
+		t.Fatalf("stream record: got %+v (%v), want an envelope from %s", e, err, region)
+	}
+
+	// Kinesis gone: the same request is still acknowledged, from the spill bucket.
+	if err := kin.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	invoke(t, fn, fixture(t, "ingest/ingest/testdata/alb-post-records.json"), &resp)
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusAccepted || body.Spilled != 3 {
+		t.Fatalf("with Kinesis down: got %d %s, want 202 with 3 spilled", resp.StatusCode, resp.Body)
+	}
+	objs, err := s3s.Objects(ctx, spillBucket, "spill/region=us-east-1/")
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("spill objects: got %d (%v), want 1", len(objs), err)
+	}
+}
+
+func TestRIEHealth(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kin := standin.StartKinesis(t, standin.KinesisOptions{Region: region, InMemory: true})
+	if err := kin.CreateStream(ctx, streamName, 1); err != nil {
+		t.Fatal(err)
+	}
+	// One failed probe turns the verdict, and no cache: each invoke probes.
+	env := append(standin.Env(region, kin), "STREAM_NAME="+streamName,
+		"UNHEALTHY_AFTER=1", "PROBE_CACHE_TTL=1ms", "PROBE_TIMEOUT=300ms")
+	fn := standin.StartRIE(t, standin.BuildBootstrap(t, "./lambdas/health"), env)
+	event := fixture(t, "health/health/testdata/alb-health-deep.json")
+
+	var resp events.ALBTargetGroupResponse
+	invoke(t, fn, event, &resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"verdict":"healthy"`) {
+		t.Fatalf("healthy Kinesis: got %d %s, want 200 healthy", resp.StatusCode, resp.Body)
+	}
+	recs, err := kin.ReadAll(ctx, streamName)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("canaries: got %d (%v), want 1", len(recs), err)
+	}
+	if e, err := record.Decode(recs[0].Data); err != nil || !e.Canary {
+		t.Fatalf("canary: got %+v (%v), want Canary=true", e, err)
+	}
+
+	if err := kin.Hang(); err != nil {
+		t.Fatal(err)
+	}
+	defer kin.Resume()
+	invoke(t, fn, event, &resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(resp.Body, `"verdict":"unhealthy"`) {
+		t.Fatalf("hung Kinesis: got %d %s, want 503 unhealthy", resp.StatusCode, resp.Body)
+	}
+}
+
+func TestRIEProcessor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s3s := standin.StartS3(t)
+	if err := s3s.CreateBucket(ctx, sinkBucket); err != nil {
+		t.Fatal(err)
+	}
+	env := append(standin.Env(region, s3s), "SINK_BUCKET="+sinkBucket)
+	fn := standin.StartRIE(t, standin.BuildBootstrap(t, "./lambdas/processor"), env)
+
+	var resp events.KinesisEventResponse
+	invoke(t, fn, fixture(t, "processor/testdata/kinesis-event.json"), &resp)
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batch item failures: got %v, want none", resp.BatchItemFailures)
+	}
+	objs, err := s3s.Objects(ctx, sinkBucket, "records/region=us-east-1/")
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("sink objects: got %d (%v), want 1", len(objs), err)
+	}
+	if lines := bytes.Count(objs[0].Body, []byte("\n")); lines != 2 {
+		t.Fatalf("sink object %s: got %d lines, want 2 (the canary dropped)", objs[0].Key, lines)
+	}
+
+	// The sink failing: every record is reported, so Lambda retries them.
+	s3s.Fail(true)
+	invoke(t, fn, fixture(t, "processor/testdata/kinesis-event.json"), &resp)
+	if len(resp.BatchItemFailures) == 0 {
+		t.Fatalf("with S3 failing: got no batch item failures, want the batch reported")
+	}
+}
+
+func TestRIEReplay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kin := standin.StartKinesis(t, standin.KinesisOptions{Region: region, InMemory: true})
+	s3s := standin.StartS3(t)
+	if err := kin.CreateStream(ctx, streamName, 1); err != nil {
+		t.Fatal(err)
+	}
+	const bucket = "twinstream-spill-us-east-1"
+	const key = "spill/region=us-east-1/dt=2026-01-02/hr=03/01KDZ8QF3E0000000000000000.ndjson"
+	if err := s3s.CreateBucket(ctx, bucket); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3s.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+		Body: bytes.NewReader(fixture(t, "replay/replay/testdata/spill.ndjson"))}); err != nil {
+		t.Fatal(err)
+	}
+	env := append(standin.Env(region, kin, s3s), "STREAM_NAME="+streamName, "SPILL_BUCKET="+bucket)
+	fn := standin.StartRIE(t, standin.BuildBootstrap(t, "./lambdas/replay"), env)
+
+	event := fixture(t, "replay/replay/testdata/sqs-event.json")
+	var resp events.SQSEventResponse
+	invoke(t, fn, event, &resp)
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batch item failures: got %v, want none\nlogs:\n%s", resp.BatchItemFailures, fn.Logs())
+	}
+	recs, err := kin.ReadAll(ctx, streamName)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("stream: got %d records (%v), want the 4 spilled envelopes", len(recs), err)
+	}
+	if objs, err := s3s.Objects(ctx, bucket, "spill/"); err != nil || len(objs) != 0 {
+		t.Fatalf("spill objects after replay: got %d (%v), want 0", len(objs), err)
+	}
+	// A second delivery of the same notification finds the object gone: done.
+	invoke(t, fn, event, &resp)
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("redelivery: got failures %v, want none", resp.BatchItemFailures)
+	}
+}

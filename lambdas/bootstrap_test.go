@@ -12,7 +12,7 @@ var handlers = []string{"ingest", "health", "processor", "replay"}
 
 // maxBootstrapBytes is the size budget per handler binary: small binaries
 // keep cold starts and deployment packages small.
-const maxBootstrapBytes = 10 << 20
+const maxBootstrapBytes = 10_000_000
 
 // TestBootstrapSizes builds every handler exactly as the CDK app bundles it
 // (linux/arm64, static, stripped) and checks the size budget.

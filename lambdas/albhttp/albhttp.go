@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -27,12 +28,17 @@ func Handler(h http.Handler) func(context.Context, events.ALBTargetGroupRequest)
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		return Response(ev, rec.Result().StatusCode, rec.Header(), rec.Body.Bytes()), nil
+		// Result's header is the one sent with the status, as on a real
+		// server; changes the handler makes after writing do not count.
+		res := rec.Result()
+		return Response(ev, res.StatusCode, res.Header, rec.Body.Bytes()), nil
 	}
 }
 
-// Request builds the http.Request an ALB event describes. ALB passes the path
-// and query string as the client sent them (query values still URL-encoded).
+// Request builds the http.Request an ALB event describes, as net/http's
+// server would: ALB passes the path and query string as the client sent them
+// (still URL-encoded). RemoteAddr is the client IP that ALB appended to
+// X-Forwarded-For (the last entry; earlier ones come from the client).
 func Request(ctx context.Context, ev events.ALBTargetGroupRequest) (*http.Request, error) {
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
@@ -43,6 +49,9 @@ func Request(ctx context.Context, ev events.ALBTargetGroupRequest) (*http.Reques
 		body = b
 	}
 	u := &url.URL{Path: ev.Path}
+	if p, err := url.PathUnescape(ev.Path); err == nil && p != ev.Path {
+		u.Path, u.RawPath = p, ev.Path
+	}
 	if u.Path == "" {
 		u.Path = "/"
 	}
@@ -63,10 +72,14 @@ func Request(ctx context.Context, ev events.ALBTargetGroupRequest) (*http.Reques
 	if method == "" {
 		method = http.MethodGet
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	// Build from "/" and set the URL afterwards: formatting u and parsing it
+	// again would read a path such as "//host/x" as a host.
+	req, err := http.NewRequestWithContext(ctx, method, "/", bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
+	req.URL = u
+	req.RequestURI = u.RequestURI()
 	if len(ev.MultiValueHeaders) > 0 {
 		for k, vs := range ev.MultiValueHeaders {
 			for _, v := range vs {
@@ -80,7 +93,7 @@ func Request(ctx context.Context, ev events.ALBTargetGroupRequest) (*http.Reques
 	}
 	req.Host = req.Header.Get("Host")
 	req.ContentLength = int64(len(body))
-	req.RemoteAddr = firstForwarded(req.Header.Get("X-Forwarded-For"))
+	req.RemoteAddr = lastForwarded(req.Header.Values("X-Forwarded-For"))
 	return req, nil
 }
 
@@ -91,9 +104,17 @@ func unescape(s string) string {
 	return s
 }
 
-func firstForwarded(xff string) string {
-	first, _, _ := strings.Cut(xff, ",")
-	return strings.TrimSpace(first)
+// lastForwarded returns the last X-Forwarded-For entry: ALB appends the
+// address it saw, anything before it is whatever the client claimed.
+func lastForwarded(xff []string) string {
+	if len(xff) == 0 {
+		return ""
+	}
+	last := xff[len(xff)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.TrimSpace(last)
 }
 
 // Response builds the ALB response. It answers with multi-value headers when
@@ -102,7 +123,7 @@ func firstForwarded(xff string) string {
 func Response(ev events.ALBTargetGroupRequest, status int, header http.Header, body []byte) events.ALBTargetGroupResponse {
 	resp := events.ALBTargetGroupResponse{
 		StatusCode:        status,
-		StatusDescription: fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		StatusDescription: strings.TrimSpace(fmt.Sprintf("%d %s", status, http.StatusText(status))),
 	}
 	if len(ev.MultiValueHeaders) > 0 {
 		resp.MultiValueHeaders = map[string][]string{}
@@ -125,6 +146,9 @@ func Response(ev events.ALBTargetGroupRequest, status int, header http.Header, b
 }
 
 func errorResponse(ev events.ALBTargetGroupRequest, status int, msg string) events.ALBTargetGroupResponse {
-	body := fmt.Sprintf(`{"error":%q}`, msg)
-	return Response(ev, status, http.Header{"Content-Type": {"application/json"}}, []byte(body))
+	// json.Marshal, not %q: Go quoting is not JSON for every string.
+	body, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	return Response(ev, status, http.Header{"Content-Type": {"application/json"}}, body)
 }

@@ -38,7 +38,7 @@ func setup(ctx context.Context, r *env.Reader) (*health.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := env.AWS(ctx)
+	awsCfg, err := r.AWS(ctx)
 	if err != nil {
 		return nil, err
 	}

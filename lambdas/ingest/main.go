@@ -49,7 +49,7 @@ func build(ctx context.Context, e *env.Reader) (*ingest.Handler, error) {
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
-	awsCfg, err := env.AWS(ctx)
+	awsCfg, err := e.AWS(ctx)
 	if err != nil {
 		return nil, err
 	}

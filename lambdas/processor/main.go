@@ -47,7 +47,7 @@ func setup(ctx context.Context, r *env.Reader) (*handler, error) {
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	cfg, err := env.AWS(ctx)
+	cfg, err := r.AWS(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -156,7 +156,7 @@ func TestHandleEmpty(t *testing.T) {
 }
 
 func TestSetup(t *testing.T) {
-	base := map[string]string{"AWS_REGION": "eu-west-1", "SINK_BUCKET": "sink-bucket"}
+	base := map[string]string{"AWS_REGION": "eu-west-1", "SINK_BUCKET": "sink-bucket", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET"}
 	tests := []struct {
 		name    string
 		set     map[string]string
@@ -227,7 +227,8 @@ func TestHandleS3(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	vars := map[string]string{"AWS_REGION": "us-east-1", "SINK_BUCKET": "sink", "S3_USE_PATH_STYLE": "true", "S3_TIMEOUT": "5s"}
+	vars := map[string]string{"AWS_REGION": "us-east-1", "SINK_BUCKET": "sink", "S3_USE_PATH_STYLE": "true", "S3_TIMEOUT": "5s",
+		"AWS_ENDPOINT_URL_S3": srv.URL, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 	h, err := setup(context.Background(), &env.Reader{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }})
 	if err != nil {
 		t.Fatalf("setup: %v", err)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
@@ -63,16 +64,21 @@ var (
 	ErrPartitionKey = errors.New("partitionKey must be 1-256 characters of UTF-8")
 	ErrEncoding     = errors.New("encoding must be json or base64")
 	ErrData         = errors.New("data is missing or not valid for its encoding")
+
+	// errReceivedAt: Append writes ReceivedAt as RFC 3339 in UTC, whose years
+	// are 0000-9999; another year would give a line Decode cannot read.
+	errReceivedAt = errors.New("receivedAt must be in the years 0000-9999 UTC")
 )
 
 // ValidID reports whether id may be used as a record id: 1-256 bytes of valid
 // UTF-8 without control characters (it is written into object keys and logs).
+// C1 controls (U+0080-U+009F) count too: terminals act on some of them.
 func ValidID(id string) bool {
 	if len(id) == 0 || len(id) > MaxIDLen || !utf8.ValidString(id) {
 		return false
 	}
 	for _, r := range id {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) {
 			return false
 		}
 	}
@@ -86,15 +92,26 @@ func ValidPartitionKey(k string) bool {
 
 // Validate checks the fields every stage relies on.
 func (e *Envelope) Validate() error {
+	return e.validate(true)
+}
+
+// validate is Validate; Decode skips checking JSON data that json.Unmarshal
+// has just checked (it validates its whole input first), a third of its time.
+func (e *Envelope) validate(checkJSON bool) error {
 	if !ValidID(e.ID) {
 		return ErrID
 	}
 	if !ValidPartitionKey(e.PartitionKey) {
 		return ErrPartitionKey
 	}
+	if y := e.ReceivedAt.UTC().Year(); y < 0 || y > 9999 {
+		return errReceivedAt
+	}
 	switch e.Encoding {
 	case EncodingJSON:
-		if len(e.Data) == 0 || !json.Valid(e.Data) {
+		// JSON text must be UTF-8 (RFC 8259 8.1); encoding/json accepts invalid
+		// bytes inside strings, which consumers in other languages reject.
+		if len(e.Data) == 0 || (checkJSON && !json.Valid(e.Data)) || !utf8.Valid(e.Data) {
 			return ErrData
 		}
 	case EncodingBase64:
@@ -136,16 +153,50 @@ func (e *Envelope) SetBase64(b []byte) {
 	e.Data = buf
 }
 
-// Decode parses one envelope and validates it.
+// Decode parses one envelope and validates it. The result is in the form
+// Append writes: Data compact, ReceivedAt in UTC truncated to milliseconds, so
+// Decode(Append(e)) equals e.
 func Decode(b []byte) (Envelope, error) {
 	var e Envelope
 	if err := json.Unmarshal(b, &e); err != nil {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
-	if err := e.Validate(); err != nil {
+	if err := e.validate(false); err != nil {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
+	if hasSpace(e.Data) {
+		// Whitespace, newlines above all, would break the one-line form.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, e.Data); err != nil {
+			return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+		}
+		e.Data = buf.Bytes()
+	}
+	t := e.ReceivedAt.UTC()
+	e.ReceivedAt = t.Add(-time.Duration(t.Nanosecond() % int(time.Millisecond)))
 	return e, nil
+}
+
+// hasSpace reports whether the JSON text b has whitespace outside strings.
+func hasSpace(b []byte) bool {
+	inStr, esc := false, false
+	for _, c := range b {
+		switch {
+		case esc:
+			esc = false
+		case inStr:
+			if c == '\\' {
+				esc = true
+			} else if c == '"' {
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return true
+		}
+	}
+	return false
 }
 
 // Append appends the envelope's JSON form (one line, no newline) to dst.
@@ -163,11 +214,28 @@ func (e *Envelope) Append(dst []byte) []byte {
 	dst = append(dst, `,"encoding":`...)
 	dst = appendString(dst, e.Encoding)
 	dst = append(dst, `,"data":`...)
-	dst = append(dst, e.Data...)
+	dst = appendData(dst, e.Data)
 	if e.Canary {
 		dst = append(dst, `,"canary":true`...)
 	}
 	return append(dst, '}')
+}
+
+// appendData appends JSON data, keeping the line one line even when the
+// caller broke Append's contract: empty data becomes null, and CR/LF (which
+// valid JSON holds only as whitespace between tokens) are dropped.
+func appendData(dst, data []byte) []byte {
+	if len(data) == 0 {
+		return append(dst, "null"...)
+	}
+	for {
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			return append(dst, data...)
+		}
+		dst = append(dst, data[:i]...)
+		data = data[i+1:]
+	}
 }
 
 // MarshalJSON makes encoding/json use the same form as Append.
@@ -237,9 +305,12 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // IDs makes time-ordered unique ids (ULIDs). It is safe for concurrent use.
+// The ids of one generator strictly increase in the order New returns them,
+// even when t goes back (a clock step, or goroutines racing to the lock).
 type IDs struct {
 	mu      sync.Mutex
 	entropy *ulid.MonotonicEntropy
+	last    uint64 // millisecond of the last id
 }
 
 // NewIDs returns a generator seeded from crypto/rand, so ids from different
@@ -250,13 +321,26 @@ func NewIDs() *IDs {
 
 // New returns a new id for time t.
 func (g *IDs) New(t time.Time) string {
+	// ULIDs hold milliseconds since 1970 in 48 bits; clamp times outside
+	// that range instead of failing (ulid.New errors, MustNew panics).
+	var ms uint64
+	if t.UnixMilli() > 0 {
+		ms = min(uint64(t.UnixMilli()), ulid.MaxTime())
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	id, err := ulid.New(ulid.Timestamp(t), g.entropy)
+	ms = max(ms, g.last)
+	g.last = ms
+	id, err := ulid.New(ms, g.entropy)
 	if err != nil {
-		// Monotonic entropy overflows only after 2^80 ids in one millisecond;
-		// fall back to fresh randomness rather than fail a request.
-		id = ulid.MustNew(ulid.Timestamp(t), rand.Reader)
+		// Monotonic entropy overflows only after ~2^48 ids in one millisecond:
+		// move to the next one, where the entropy starts afresh. Only at
+		// ulid.MaxTime can that fail too; then plain randomness (crypto/rand
+		// does not fail, and ms is in range) rather than an error.
+		g.last = min(ms+1, ulid.MaxTime())
+		if id, err = ulid.New(g.last, g.entropy); err != nil {
+			id, _ = ulid.New(g.last, rand.Reader)
+		}
 	}
 	return id.String()
 }

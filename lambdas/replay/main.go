@@ -44,7 +44,7 @@ func setup(ctx context.Context, e *env.Reader) (func(context.Context, events.SQS
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
-	cfg, err := env.AWS(ctx)
+	cfg, err := e.AWS(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -21,8 +21,13 @@ import (
 	"github.com/twinstream/twinstream/lambdas/stream"
 )
 
+// vars is a Lambda environment: the AWS variables Lambda sets plus m.
 func vars(m map[string]string) *env.Reader {
-	return &env.Reader{Lookup: func(k string) (string, bool) { v, ok := m[k]; return v, ok }}
+	all := map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET"}
+	for k, v := range m {
+		all[k] = v
+	}
+	return &env.Reader{Lookup: func(k string) (string, bool) { v, ok := all[k]; return v, ok }}
 }
 
 func TestSetup(t *testing.T) {

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -58,6 +60,10 @@ type Writer struct {
 	BaseBackoff, MaxBackoff time.Duration
 	// Sleep waits d or until ctx ends. Default: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// jitter picks the sleep in (0, ceil]; nil: uniformly at random. Tests
+	// set it to see the ceilings.
+	jitter func(ceil time.Duration) time.Duration
 }
 
 // Result says what happened to a Put.
@@ -76,40 +82,69 @@ type Result struct {
 // without saying, through Failed, which entries are not in the stream.
 func (w *Writer) Put(ctx context.Context, entries []Entry) Result {
 	var res Result
-	for _, batch := range Batches(entries) {
+	// An entry Kinesis rejects would fail the whole call, and with it the
+	// other entries of its batch: report it without sending it.
+	var keep []bool
+	for i, e := range entries {
+		if validKey(e.PartitionKey) {
+			continue
+		}
+		if keep == nil {
+			keep = make([]bool, len(entries))
+			for j := range keep {
+				keep[j] = true
+			}
+		}
+		keep[i] = false
+		res.Failed = append(res.Failed, i)
+	}
+	if len(res.Failed) > 0 {
+		res.Err = fmt.Errorf("put records: %d entries have a partition key Kinesis rejects (empty or over 256 characters), first at index %d",
+			len(res.Failed), res.Failed[0])
+	}
+	for _, batch := range batches(entries, keep) {
 		pending := batch
+		var err error // the last error for this batch's pending entries
 		for attempt := 0; len(pending) > 0; attempt++ {
 			if attempt > 0 {
-				if err := w.sleep(ctx, w.backoff(attempt)); err != nil {
-					res.Err = lastErr(res.Err, err)
+				if serr := w.sleep(ctx, w.backoff(attempt)); serr != nil {
+					err = lastErr(err, serr)
 					break
 				}
 			}
+			if cerr := ctx.Err(); cerr != nil {
+				err = lastErr(err, fmt.Errorf("put records: %w", cerr))
+				break
+			}
 			var retry bool
-			var err error
 			pending, retry, err = w.call(ctx, entries, pending)
 			res.Calls++
-			if err != nil {
-				res.Err = err
-			}
 			if !retry {
 				break
 			}
 		}
-		res.Failed = append(res.Failed, pending...)
+		if len(pending) > 0 {
+			res.Failed = append(res.Failed, pending...)
+			res.Err = err
+		}
 	}
 	if len(res.Failed) == 0 {
 		res.Err = nil
 	} else if res.Err == nil {
 		res.Err = errors.New("put records: not written")
 	}
-	sortInts(res.Failed)
+	slices.Sort(res.Failed)
 	return res
+}
+
+// validKey reports whether Kinesis accepts k as a partition key.
+func validKey(k string) bool {
+	return k != "" && utf8.RuneCountInString(k) <= 256
 }
 
 func lastErr(prev, err error) error {
 	if prev != nil {
-		return fmt.Errorf("%w (then %v)", prev, err)
+		return fmt.Errorf("%w (then %w)", prev, err)
 	}
 	return err
 }
@@ -117,9 +152,6 @@ func lastErr(prev, err error) error {
 // call makes one PutRecords call for the entries at idx and returns the indices
 // still to write, whether retrying them may help, and the error.
 func (w *Writer) call(ctx context.Context, entries []Entry, idx []int) ([]int, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return idx, false, fmt.Errorf("put records: %w", err)
-	}
 	in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(idx))}
 	if w.StreamARN != "" {
 		in.StreamARN = aws.String(w.StreamARN)
@@ -139,10 +171,11 @@ func (w *Writer) call(ctx context.Context, entries []Entry, idx []int) ([]int, b
 		return idx, true, errors.New("put records: response does not match request")
 	}
 	if aws.ToInt32(out.FailedRecordCount) == 0 {
-		// Trust the per-record results over the count, in case they disagree.
+		// Trust the per-record results over the count, in case they disagree;
+		// a record is in only with a sequence number (as the loop below says).
 		failedAny := false
 		for _, r := range out.Records {
-			if r.ErrorCode != nil {
+			if r.ErrorCode != nil || r.SequenceNumber == nil {
 				failedAny = true
 				break
 			}
@@ -162,6 +195,13 @@ func (w *Writer) call(ctx context.Context, entries []Entry, idx []int) ([]int, b
 			code, msg = aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage)
 		}
 	}
+	if len(still) == 0 {
+		// FailedRecordCount said some failed, every record says it is in.
+		return nil, false, nil
+	}
+	if code == "" {
+		code = "no sequence number"
+	}
 	return still, true, fmt.Errorf("put records: %d of %d records failed, first: %s: %s", len(still), len(idx), code, msg)
 }
 
@@ -172,7 +212,17 @@ func (w *Writer) callTimeout() time.Duration {
 	return 2 * time.Second
 }
 
+// backoff returns the sleep before the given retry (attempt >= 1).
 func (w *Writer) backoff(attempt int) time.Duration {
+	ceil := w.ceiling(attempt)
+	if w.jitter != nil {
+		return w.jitter(ceil)
+	}
+	return time.Duration(rand.Int64N(int64(ceil)) + 1)
+}
+
+// ceiling is BaseBackoff doubled per attempt after the first, at most MaxBackoff.
+func (w *Writer) ceiling(attempt int) time.Duration {
 	base, max := w.BaseBackoff, w.MaxBackoff
 	if base <= 0 {
 		base = 25 * time.Millisecond
@@ -180,14 +230,14 @@ func (w *Writer) backoff(attempt int) time.Duration {
 	if max <= 0 {
 		max = time.Second
 	}
-	ceil := base
+	ceil := min(base, max)
 	for i := 1; i < attempt && ceil < max; i++ {
+		if ceil > max/2 { // doubling would pass max (or overflow)
+			return max
+		}
 		ceil *= 2
 	}
-	if ceil > max {
-		ceil = max
-	}
-	return time.Duration(rand.Int64N(int64(ceil)) + 1)
+	return ceil
 }
 
 func (w *Writer) sleep(ctx context.Context, d time.Duration) error {
@@ -216,8 +266,8 @@ func Retryable(err error) bool {
 		switch ae.ErrorCode() {
 		case "ResourceNotFoundException", "AccessDeniedException", "ValidationException",
 			"InvalidArgumentException", "KMSAccessDeniedException", "KMSDisabledException",
-			"KMSInvalidStateException", "KMSNotFoundException", "UnrecognizedClientException",
-			"InvalidSignatureException":
+			"KMSInvalidStateException", "KMSNotFoundException", "KMSOptInRequired",
+			"UnrecognizedClientException", "InvalidSignatureException":
 			return false
 		}
 	}
@@ -227,10 +277,18 @@ func Retryable(err error) bool {
 // Batches splits entries into PutRecords calls of at most MaxBatchRecords
 // entries and MaxBatchBytes of data plus partition keys, keeping order.
 func Batches(entries []Entry) [][]int {
+	return batches(entries, nil)
+}
+
+// batches is Batches over the entries keep marks (all when keep is nil).
+func batches(entries []Entry, keep []bool) [][]int {
 	var out [][]int
 	var cur []int
 	size := 0
 	for i, e := range entries {
+		if keep != nil && !keep[i] {
+			continue
+		}
 		n := len(e.Data) + len(e.PartitionKey)
 		if len(cur) > 0 && (len(cur) == MaxBatchRecords || size+n > MaxBatchBytes) {
 			out = append(out, cur)
@@ -243,13 +301,4 @@ func Batches(entries []Entry) [][]int {
 		out = append(out, cur)
 	}
 	return out
-}
-
-func sortInts(s []int) {
-	// Insertion sort: batches are already ascending, so this is near-linear.
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

@@ -22,6 +22,10 @@ vet:
 
 test: deps vet
 	$(GO) test $(GOTEST_FLAGS) ./...
+	$(GO) test $(GOTEST_FLAGS) -race ./lambdas/...
 
+# bench: CPU per record on one core (-cpu 1), and bootstrap sizes; the README's
+# performance section quotes its output.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./lambdas/... | tee bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -count 3 ./lambdas/... | tee bench.txt
+	$(GO) test -count=1 -v -run TestBootstrapSizes ./lambdas/ | grep bootstrap | tee -a bench.txt

@@ -1,0 +1,187 @@
+// Package stacks holds twinstream's CDK constructs and stacks: the reusable
+// regional Pipeline, the RegionalStack that fronts it with an ALB, the
+// GlobalStack (Global Accelerator, Route 53, sink replication), the Go
+// bundling of the handlers, and the configuration the app reads from cdk.json.
+package stacks
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// ContextKey is the cdk.json context key holding the Config.
+const ContextKey = "twinstream"
+
+// GlobalRegion is where the GlobalStack lives: Global Accelerator's control
+// plane is in us-west-2, whatever regions the pipeline runs in.
+const GlobalRegion = "us-west-2"
+
+// Config is the app's configuration (cdk.json context "twinstream").
+type Config struct {
+	// Name names the pipeline: stack names, resource names, metrics.
+	// Lowercase letters, digits and hyphens, 3-24 characters.
+	Name string `json:"name"`
+	// Regions are the two regions the pipeline runs in, active-active. The
+	// first is the primary: it holds the API-key secret (replicated to the
+	// second) and the PRIMARY record of the DNS failover pair.
+	Regions []string `json:"regions"`
+	// Account is the AWS account id. Empty: CDK_DEFAULT_ACCOUNT when the CDK
+	// CLI sets it, else the stacks are account-agnostic (synth needs no
+	// credentials).
+	Account string `json:"account,omitempty"`
+	// Domain, when set, gives the pipeline TLS (ACM certificates validated in
+	// the hosted zone) and DNS names. Without it the ALBs and the accelerator
+	// listen on plain HTTP, and synth warns.
+	Domain *Domain `json:"domain,omitempty"`
+	// AlarmEmail, when set, is subscribed to the alarm topic of each region.
+	AlarmEmail string `json:"alarmEmail,omitempty"`
+	// AvailabilityZones overrides the two AZs used per region. Default:
+	// "<region>a" and "<region>b". They are named explicitly so that synth
+	// never looks them up (no credentials needed, no dummy AZs).
+	AvailabilityZones map[string][]string `json:"availabilityZones,omitempty"`
+}
+
+// Domain is the DNS setup: an existing Route 53 public hosted zone and the
+// record name producers use.
+type Domain struct {
+	HostedZoneID string `json:"hostedZoneId"`
+	ZoneName     string `json:"zoneName"`
+	// RecordName is the producers' name, e.g. ingest.example.com: an alias to
+	// the accelerator. "<region>.<RecordName>" names each region's ALB and
+	// "failover.<RecordName>" the DNS failover pair.
+	RecordName string `json:"recordName"`
+}
+
+// DefaultConfig is the configuration cdk.json ships: the full production
+// shape with an example domain, synthesizable with no AWS account.
+func DefaultConfig() *Config {
+	return &Config{
+		Name:    "twinstream",
+		Regions: []string{"us-east-1", "us-west-2"},
+		Domain: &Domain{
+			HostedZoneID: "Z0123456789EXAMPLE0",
+			ZoneName:     "example.com",
+			RecordName:   "ingest.example.com",
+		},
+	}
+}
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{1,22}[a-z0-9]$`)
+	regionRE  = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`)
+	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	zoneIDRE  = regexp.MustCompile(`^Z[A-Z0-9]{1,31}$`)
+	hostRE    = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	emailRE   = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	azRE      = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]$`)
+)
+
+// ParseConfig reads the context value (a JSON object, or the object CDK
+// hands over) into a Config and validates it.
+func ParseConfig(v any) (*Config, error) {
+	var b []byte
+	switch t := v.(type) {
+	case nil:
+		return nil, fmt.Errorf("config: context key %q is missing: want an object like %s", ContextKey, mustJSON(DefaultConfig()))
+	case string:
+		b = []byte(t)
+	default:
+		var err error
+		if b, err = json.Marshal(t); err != nil {
+			return nil, fmt.Errorf("config: context key %q: %w", ContextKey, err)
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: context key %q: %w (allowed keys: name, regions, account, domain, alarmEmail, availabilityZones)", ContextKey, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// Validate checks every field and names the key, the value and what is
+// allowed in its error.
+func (c *Config) Validate() error {
+	bad := func(key string, val any, want string) error {
+		return fmt.Errorf("config: %s = %s: %s", key, mustJSON(val), want)
+	}
+	if !nameRE.MatchString(c.Name) {
+		return bad("name", c.Name, "want 3-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen")
+	}
+	if len(c.Regions) != 2 {
+		return bad("regions", c.Regions, "want exactly two regions, e.g. [\"us-east-1\",\"us-west-2\"]")
+	}
+	for _, r := range c.Regions {
+		if !regionRE.MatchString(r) {
+			return bad("regions", c.Regions, fmt.Sprintf("%q is not a region name like us-east-1", r))
+		}
+	}
+	if c.Regions[0] == c.Regions[1] {
+		return bad("regions", c.Regions, "want two different regions")
+	}
+	if c.Account != "" && !accountRE.MatchString(c.Account) {
+		return bad("account", c.Account, "want a 12-digit AWS account id, or leave it out")
+	}
+	if d := c.Domain; d != nil {
+		if !zoneIDRE.MatchString(d.HostedZoneID) {
+			return bad("domain.hostedZoneId", d.HostedZoneID, "want a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ")
+		}
+		zone := strings.TrimSuffix(d.ZoneName, ".")
+		if !hostRE.MatchString(zone) {
+			return bad("domain.zoneName", d.ZoneName, "want a lowercase DNS name like example.com")
+		}
+		rec := strings.TrimSuffix(d.RecordName, ".")
+		if !hostRE.MatchString(rec) || !strings.HasSuffix(rec, "."+zone) {
+			return bad("domain.recordName", d.RecordName, fmt.Sprintf("want a lowercase DNS name inside the zone %s, like ingest.%s", zone, zone))
+		}
+		d.ZoneName, d.RecordName = zone, rec
+	}
+	if c.AlarmEmail != "" && !emailRE.MatchString(c.AlarmEmail) {
+		return bad("alarmEmail", c.AlarmEmail, "want an email address, or leave it out")
+	}
+	for r, azs := range c.AvailabilityZones {
+		if !slices.Contains(c.Regions, r) {
+			return bad("availabilityZones", r, fmt.Sprintf("want keys among the regions %v", c.Regions))
+		}
+		if len(azs) != 2 || azs[0] == azs[1] {
+			return bad("availabilityZones."+r, azs, "want two different availability zones")
+		}
+		for _, az := range azs {
+			if !azRE.MatchString(az) || !strings.HasPrefix(az, r) {
+				return bad("availabilityZones."+r, azs, fmt.Sprintf("%q is not an availability zone of %s (like %sa)", az, r, r))
+			}
+		}
+	}
+	return nil
+}
+
+// Primary is the first region: it holds the API-key secret.
+func (c *Config) Primary() string { return c.Regions[0] }
+
+// Peer is the other region.
+func (c *Config) Peer(region string) string {
+	if region == c.Regions[0] {
+		return c.Regions[1]
+	}
+	return c.Regions[0]
+}
+
+// AZs are the two availability zones of region, named explicitly.
+func (c *Config) AZs(region string) []string {
+	if azs, ok := c.AvailabilityZones[region]; ok {
+		return azs
+	}
+	return []string{region + "a", region + "b"}
+}

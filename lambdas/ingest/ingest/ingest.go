@@ -182,8 +182,19 @@ type answer struct {
 	err                      error
 }
 
+// HealthPath answers the ALB's health check of the ingest target group: 200
+// when the function runs. It needs no key and touches no dependency (the
+// region's Kinesis health is the health function's job).
+const HealthPath = "/health"
+
 // ServeHTTP answers one request and logs one line about it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		write(w, answer{status: http.StatusOK, body: struct {
+			Status string `json:"status"`
+		}{"ok"}})
+		return
+	}
 	ctx := r.Context()
 	start := time.Now()
 	var a answer

@@ -498,6 +498,22 @@ func TestServe(t *testing.T) {
 			errSub: "unknown API key",
 		},
 		{
+			name:   "200 health check needs no key",
+			req:    func() *http.Request { return httptest.NewRequest(http.MethodGet, HealthPath, nil) },
+			status: http.StatusOK,
+			check: func(t *testing.T, r result, k *kinesisFake, sp *spillFake) {
+				if len(k.entries) != 0 || len(sp.objs) != 0 {
+					t.Errorf("health check wrote %d records and %d objects, want none", len(k.entries), len(sp.objs))
+				}
+			},
+		},
+		{
+			name:   "404 health path with POST",
+			req:    func() *http.Request { return httptest.NewRequest(http.MethodPost, HealthPath, nil) },
+			status: http.StatusNotFound,
+			errSub: "not found",
+		},
+		{
 			name: "404 unknown path",
 			req: func() *http.Request {
 				return httptest.NewRequest(http.MethodPost, "/v1/record", strings.NewReader(jsonRecords(1)))

@@ -55,6 +55,12 @@ type Domain struct {
 	RecordName string `json:"recordName"`
 }
 
+// RegionalName is the name of region's ALB: "<region>.<RecordName>".
+func (d *Domain) RegionalName(region string) string { return region + "." + d.RecordName }
+
+// FailoverName is the name of the DNS failover pair: "failover.<RecordName>".
+func (d *Domain) FailoverName() string { return "failover." + d.RecordName }
+
 // DefaultConfig is the configuration cdk.json ships: the full production
 // shape with an example domain, synthesizable with no AWS account.
 func DefaultConfig() *Config {

@@ -1,0 +1,41 @@
+// Command twinstream is the CDK app: it reads the configuration from the
+// cdk.json context key "twinstream" and builds the two regional stacks and
+// the global stack.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/twinstream/twinstream/stacks"
+)
+
+func main() {
+	defer jsii.Close()
+	app := awscdk.NewApp(nil)
+	cfg, err := config(app)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		jsii.Close()
+		os.Exit(1)
+	}
+	stacks.AddStacks(app, cfg)
+	app.Synth(nil)
+}
+
+// config reads and validates the configuration. Without an account in it,
+// the account the CDK CLI found in the credentials (CDK_DEFAULT_ACCOUNT) is
+// used when there is one; with none, the stacks are account-agnostic.
+func config(app awscdk.App) (*stacks.Config, error) {
+	cfg, err := stacks.ParseConfig(app.Node().TryGetContext(jsii.String(stacks.ContextKey)))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Account == "" {
+		cfg.Account = os.Getenv("CDK_DEFAULT_ACCOUNT")
+	}
+	return cfg, cfg.Validate()
+}

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/twinstream/twinstream/stacks"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
+
+// synthesized is the default app, synthesized once for all tests (with the
+// cdk-nag AwsSolutions checks applied, which add annotations, not resources).
+var synthesized struct {
+	stacks    *stacks.Stacks
+	assembly  cxapi.CloudAssembly
+	templates map[string][]byte // stack id -> template JSON as the CLI writes it
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+	code := func() int {
+		// The assembly stays on disk until the tests end: assertions read it.
+		out, err := os.MkdirTemp("", "twinstream-synth-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(out)
+		if err := synthDefault(out); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
+	jsii.Close()
+	os.Exit(code)
+}
+
+// cdkContext is cdk.json's context: the configuration and feature flags the
+// CLI gives the app, so tests synthesize exactly what `cdk synth` does.
+func cdkContext() (map[string]any, error) {
+	b, err := os.ReadFile("cdk.json")
+	if err != nil {
+		return nil, err
+	}
+	var c struct{ Context map[string]any }
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("cdk.json: %w", err)
+	}
+	return c.Context, nil
+}
+
+func newApp(ctx map[string]any, outdir string) awscdk.App {
+	m := map[string]any{}
+	for k, v := range ctx {
+		m[k] = v
+	}
+	return awscdk.NewApp(&awscdk.AppProps{Context: &m, Outdir: jsii.String(outdir)})
+}
+
+func synthDefault(out string) error {
+	ctx, err := cdkContext()
+	if err != nil {
+		return err
+	}
+	app := newApp(ctx, out)
+	cfg, err := config(app)
+	if err != nil {
+		return err
+	}
+	synthesized.stacks = stacks.AddStacks(app, cfg)
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	synthesized.assembly = app.Synth(nil)
+	synthesized.templates = map[string][]byte{}
+	for _, s := range allStacks() {
+		b, err := os.ReadFile(filepath.Join(out, *s.TemplateFile()))
+		if err != nil {
+			return err
+		}
+		synthesized.templates[*s.StackName()] = b
+	}
+	return nil
+}
+
+func allStacks() []awscdk.Stack {
+	s := synthesized.stacks
+	var out []awscdk.Stack
+	for _, r := range s.Regional {
+		out = append(out, r.Stack)
+	}
+	return append(out, s.Global.Stack)
+}
+
+var (
+	// Asset hashes change with the Go version and every source change; the
+	// golden files pin the template's shape, not the binary.
+	assetHashRE = regexp.MustCompile(`[0-9a-f]{64}`)
+)
+
+// normalize pretty-prints a template with asset hashes masked and CDK's
+// version metadata removed.
+func normalize(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var tpl map[string]any
+	if err := json.Unmarshal(b, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	if res, ok := tpl["Resources"].(map[string]any); ok {
+		delete(res, "CDKMetadata")
+		// The CLI adds construct paths and asset locations to the metadata;
+		// the tests' synth does not.
+		for _, r := range res {
+			m, _ := r.(map[string]any)
+			meta, _ := m["Metadata"].(map[string]any)
+			for k := range meta {
+				if strings.HasPrefix(k, "aws:cdk:") || strings.HasPrefix(k, "aws:asset:") {
+					delete(meta, k)
+				}
+			}
+			if meta != nil && len(meta) == 0 {
+				delete(m, "Metadata")
+			}
+		}
+	}
+	if cond, ok := tpl["Conditions"].(map[string]any); ok {
+		delete(cond, "CDKMetadataAvailable")
+		if len(cond) == 0 {
+			delete(tpl, "Conditions")
+		}
+	}
+	out, err := json.MarshalIndent(tpl, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = assetHashRE.ReplaceAll(out, []byte("<asset-hash>"))
+	return append(out, '\n')
+}
+
+func TestGoldenTemplates(t *testing.T) {
+	for _, s := range allStacks() {
+		name := *s.StackName()
+		t.Run(name, func(t *testing.T) {
+			got := normalize(t, synthesized.templates[name])
+			path := filepath.Join("testdata", name+".template.json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestGoldenTemplates -update . to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("template %s differs from %s: got %d bytes, want %d; first difference at line %d (review, then go test -run TestGoldenTemplates -update .)",
+					name, path, len(got), len(want), firstDiffLine(got, want))
+			}
+		})
+	}
+}
+
+func firstDiffLine(a, b []byte) int {
+	la, lb := bytes.Split(a, []byte("\n")), bytes.Split(b, []byte("\n"))
+	for i := range min(len(la), len(lb)) {
+		if !bytes.Equal(la[i], lb[i]) {
+			return i + 1
+		}
+	}
+	return min(len(la), len(lb)) + 1
+}
+
+// TestCdkNag: cdk-nag's AwsSolutions pack finds no unsuppressed error, and
+// every suppression says why.
+func TestCdkNag(t *testing.T) {
+	for _, s := range allStacks() {
+		t.Run(*s.StackName(), func(t *testing.T) {
+			for _, level := range []string{"error", "warning"} {
+				var found *[]*cxapi.SynthesisMessage
+				ann := assertions.Annotations_FromStack(s)
+				if level == "error" {
+					found = ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+				} else {
+					found = ann.FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+				}
+				for _, m := range *found {
+					t.Errorf("cdk-nag %s at %s: %v", level, *m.Id, m.Entry.Data)
+				}
+			}
+			var tpl map[string]any
+			if err := json.Unmarshal(synthesized.templates[*s.StackName()], &tpl); err != nil {
+				t.Fatal(err)
+			}
+			res, _ := tpl["Resources"].(map[string]any)
+			for id, r := range res {
+				meta, _ := r.(map[string]any)["Metadata"].(map[string]any)
+				nag, _ := meta["cdk_nag"].(map[string]any)
+				rules, _ := nag["rules_to_suppress"].([]any)
+				for _, rule := range rules {
+					m := rule.(map[string]any)
+					if reason, _ := m["reason"].(string); len(strings.TrimSpace(reason)) < 20 {
+						t.Errorf("suppression of %v on %s: got reason %q, want one that explains (>= 20 characters)", m["id"], id, reason)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestNoDummyAZs: no template names a made-up availability zone, with or
+// without an account (an explicit account makes CDK look AZs up, and without
+// credentials it would fall back to dummy ones).
+func TestNoDummyAZs(t *testing.T) {
+	for name, b := range synthesized.templates {
+		if bytes.Contains(b, []byte("dummy")) {
+			t.Errorf("template %s mentions a dummy availability zone", name)
+		}
+	}
+}
+
+// TestNoWildcardActions: no IAM policy (roles' inline policies, policies,
+// managed policies) in any template allows "*" or a service wildcard like
+// "s3:*". Key and bucket policies are not IAM grants: the stream key's
+// default policy gives the account root kms:*, and enforceSSL denies s3:*.
+func TestNoWildcardActions(t *testing.T) {
+	for name, b := range synthesized.templates {
+		var tpl struct {
+			Resources map[string]struct {
+				Type       string
+				Properties map[string]any
+			}
+		}
+		if err := json.Unmarshal(b, &tpl); err != nil {
+			t.Fatal(err)
+		}
+		for id, r := range tpl.Resources {
+			switch r.Type {
+			case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy":
+				checkActions(t, name+" "+id, r.Properties["PolicyDocument"])
+			case "AWS::IAM::Role":
+				checkActions(t, name+" "+id, r.Properties["Policies"])
+			}
+		}
+	}
+}
+
+func checkActions(t *testing.T, where string, doc any) {
+	t.Helper()
+	walkStatements(doc, func(path string, st map[string]any) {
+		if st["Effect"] != "Allow" {
+			return
+		}
+		for _, a := range stringList(st["Action"]) {
+			if a == "*" || strings.HasSuffix(a, ":*") {
+				t.Errorf("%s%s: got action %q, want no wildcard", where, path, a)
+			}
+		}
+	})
+}
+
+func walkStatements(v any, f func(where string, st map[string]any)) {
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			if sts, ok := t["Statement"].([]any); ok {
+				for _, s := range sts {
+					if m, ok := s.(map[string]any); ok {
+						f(path, m)
+					}
+				}
+			}
+			keys := make([]string, 0, len(t))
+			for k := range t {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				walk(path+"/"+k, t[k])
+			}
+		case []any:
+			for i, x := range t {
+				walk(fmt.Sprintf("%s[%d]", path, i), x)
+			}
+		}
+	}
+	walk("", v)
+}
+
+func stringList(v any) []string {
+	switch t := v.(type) {
+	case string:
+		return []string{t}
+	case []any:
+		var out []string
+		for _, x := range t {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// TestStackNamesAndRegions: `cdk deploy twinstream-us-east-1` etc.
+func TestStackNamesAndRegions(t *testing.T) {
+	var got []string
+	for _, s := range allStacks() {
+		got = append(got, *s.StackName()+"@"+*s.Region())
+	}
+	want := []string{"twinstream-us-east-1@us-east-1", "twinstream-us-west-2@us-west-2", "twinstream-global@us-west-2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("stacks: got %v, want %v", got, want)
+	}
+}
+
+// TestBadConfiguration: the app refuses invalid configuration with a message
+// naming the key, the value and what is allowed.
+func TestBadConfiguration(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  any
+		want string
+	}{
+		{"no config", nil, `context key "twinstream" is missing`},
+		{"one region", map[string]any{"name": "twinstream", "regions": []any{"us-east-1"}}, `config: regions = ["us-east-1"]: want exactly two regions`},
+		{"bad name", map[string]any{"name": "Twin Stream", "regions": []any{"us-east-1", "us-west-2"}}, `config: name = "Twin Stream": want 3-24 lowercase letters`},
+		{"bad account", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "account": "12"}, `config: account = "12": want a 12-digit AWS account id`},
+		{"bad email", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "alarmEmail": "nobody"}, `config: alarmEmail = "nobody": want an email address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := map[string]any{}
+			if tt.cfg != nil {
+				ctx[stacks.ContextKey] = tt.cfg
+			}
+			_, err := config(newApp(ctx, t.TempDir()))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestAccountFromCLI: with CDK_DEFAULT_ACCOUNT set (the CLI sets it from the
+// credentials) the stacks get that account; AZs stay explicit.
+func TestAccountFromCLI(t *testing.T) {
+	t.Setenv("CDK_DEFAULT_ACCOUNT", "123456789012")
+	ctx, err := cdkContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config(newApp(ctx, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Account != "123456789012" {
+		t.Errorf("account: got %q, want 123456789012", cfg.Account)
+	}
+}
+
+// TestCLISynth runs the pinned CDK CLI on this checkout as the README's
+// `make synth` does, and checks it writes the three templates.
+func TestCLISynth(t *testing.T) {
+	cdk := filepath.Join("node_modules", ".bin", "cdk")
+	if _, err := os.Stat(cdk); err != nil {
+		t.Fatalf("%v: run npm ci (make test does)", err)
+	}
+	out := t.TempDir()
+	cmd := exec.Command(cdk, "synth", "--quiet", "--no-notices", "--no-version-reporting", "--output", out)
+	cmd.Env = append(os.Environ(), "CDK_DEFAULT_ACCOUNT=", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20")
+	start := time.Now()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cdk synth: %v\n%s", err, b)
+	}
+	t.Logf("cdk synth through the CLI: %s", time.Since(start).Round(100*time.Millisecond))
+	for _, name := range []string{"twinstream-us-east-1", "twinstream-us-west-2", "twinstream-global"} {
+		b, err := os.ReadFile(filepath.Join(out, name+".template.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := normalize(t, b), normalize(t, synthesized.templates[name]); !bytes.Equal(got, want) {
+			t.Errorf("%s: the CLI's template differs from the test's synth at line %d", name, firstDiffLine(got, want))
+		}
+	}
+}

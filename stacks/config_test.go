@@ -1,0 +1,91 @@
+package stacks
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := ParseConfig(`{"name":"twinstream","regions":["us-east-1","us-west-2"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Primary() != "us-east-1" || c.Peer("us-east-1") != "us-west-2" || c.Peer("us-west-2") != "us-east-1" {
+		t.Errorf("primary/peer: got %s/%s, want us-east-1/us-west-2", c.Primary(), c.Peer("us-east-1"))
+	}
+	if got := c.AZs("us-west-2"); len(got) != 2 || got[0] != "us-west-2a" || got[1] != "us-west-2b" {
+		t.Errorf("AZs: got %v, want [us-west-2a us-west-2b]", got)
+	}
+	if c.Domain != nil || c.Account != "" {
+		t.Errorf("optional keys: got domain %v, account %q, want unset", c.Domain, c.Account)
+	}
+}
+
+func TestParseConfigObject(t *testing.T) {
+	// What CDK hands over for a JSON object in cdk.json context.
+	v := map[string]any{
+		"name":              "orders",
+		"regions":           []any{"eu-west-1", "eu-central-1"},
+		"account":           "123456789012",
+		"domain":            map[string]any{"hostedZoneId": "Z123ABC", "zoneName": "example.org.", "recordName": "in.example.org"},
+		"alarmEmail":        "ops@example.org",
+		"availabilityZones": map[string]any{"eu-west-1": []any{"eu-west-1b", "eu-west-1c"}},
+	}
+	c, err := ParseConfig(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Domain.ZoneName != "example.org" || c.AZs("eu-west-1")[0] != "eu-west-1b" || c.AZs("eu-central-1")[1] != "eu-central-1b" {
+		t.Errorf("got %+v, %+v, want the zone without its dot and the AZ override", c, c.Domain)
+	}
+}
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	const ok = `"name":"twinstream","regions":["us-east-1","us-west-2"]`
+	tests := []struct {
+		name, in string
+		want     []string // substrings: the key, the value, what is allowed
+	}{
+		{"missing", "", []string{`context key "twinstream" is missing`}},
+		{"not an object", `[1]`, []string{`context key "twinstream"`, "cannot unmarshal"}},
+		{"unknown key", `{` + ok + `,"region":"x"}`, []string{`unknown field "region"`, "allowed keys"}},
+		{"name upper case", `{"name":"Twin","regions":["us-east-1","us-west-2"]}`, []string{"name", `"Twin"`, "lowercase"}},
+		{"name too short", `{"name":"tw","regions":["us-east-1","us-west-2"]}`, []string{"name", `"tw"`, "3-24"}},
+		{"name ends with hyphen", `{"name":"twin-","regions":["us-east-1","us-west-2"]}`, []string{"name", `"twin-"`, "hyphen"}},
+		{"one region", `{"name":"twin","regions":["us-east-1"]}`, []string{"regions", `["us-east-1"]`, "exactly two"}},
+		{"three regions", `{"name":"twin","regions":["us-east-1","us-west-2","eu-west-1"]}`, []string{"regions", "exactly two"}},
+		{"bad region", `{"name":"twin","regions":["us-east-1","mars-1"]}`, []string{"regions", `"mars-1"`, "region name"}},
+		{"same region", `{"name":"twin","regions":["us-east-1","us-east-1"]}`, []string{"regions", "different"}},
+		{"bad account", `{` + ok + `,"account":"1234"}`, []string{"account", `"1234"`, "12-digit"}},
+		{"bad zone id", `{` + ok + `,"domain":{"hostedZoneId":"abc","zoneName":"example.com","recordName":"in.example.com"}}`, []string{"domain.hostedZoneId", `"abc"`, "hosted zone id"}},
+		{"bad zone name", `{` + ok + `,"domain":{"hostedZoneId":"Z1","zoneName":"Example.com","recordName":"in.example.com"}}`, []string{"domain.zoneName", `"Example.com"`, "lowercase DNS name"}},
+		{"record outside zone", `{` + ok + `,"domain":{"hostedZoneId":"Z1","zoneName":"example.com","recordName":"in.example.org"}}`, []string{"domain.recordName", `"in.example.org"`, "inside the zone example.com"}},
+		{"bad email", `{` + ok + `,"alarmEmail":"ops"}`, []string{"alarmEmail", `"ops"`, "email address"}},
+		{"AZ for another region", `{` + ok + `,"availabilityZones":{"eu-west-1":["eu-west-1a","eu-west-1b"]}}`, []string{"availabilityZones", `"eu-west-1"`, "among the regions"}},
+		{"AZ of another region", `{` + ok + `,"availabilityZones":{"us-east-1":["us-east-1a","us-west-2b"]}}`, []string{"availabilityZones.us-east-1", `"us-west-2b"`, "not an availability zone of us-east-1"}},
+		{"one AZ", `{` + ok + `,"availabilityZones":{"us-east-1":["us-east-1a"]}}`, []string{"availabilityZones.us-east-1", "two different"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var in any
+			if tt.in != "" {
+				in = tt.in
+			}
+			_, err := ParseConfig(in)
+			if err == nil {
+				t.Fatalf("got no error, want one containing %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got %q, want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,457 @@
+package stacks
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53targets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// RegionalStackProps configures one region of the pipeline. StackProps
+// carries Env and CrossRegionReferences (app.go sets them); an Env left out
+// defaults to Region and Config.Account.
+type RegionalStackProps struct {
+	awscdk.StackProps
+	// Config is the app's configuration (required).
+	Config *Config
+	// Region is the stack's region, one of Config.Regions (required).
+	Region string
+}
+
+// RegionalStack is one region of the pipeline: a VPC with public subnets, an
+// internet-facing ALB in front of the Pipeline's ingest and health functions,
+// the API-key secret (created in the primary region, replicated to the other),
+// a logs bucket and the alarms.
+type RegionalStack struct {
+	awscdk.Stack
+	Pipeline          *Pipeline
+	Vpc               awsec2.Vpc
+	LoadBalancer      elbv2.ApplicationLoadBalancer
+	IngestTargetGroup elbv2.ApplicationTargetGroup
+	// HealthTargetGroup checks /health/deep: Global Accelerator moves traffic
+	// off this region when it has no healthy target.
+	HealthTargetGroup elbv2.ApplicationTargetGroup
+	ApiKeys           awssecretsmanager.ISecret
+	// LogsBucket receives the ALB's access logs and the Pipeline buckets'
+	// server access logs (90 days).
+	LogsBucket awss3.Bucket
+	// AlarmTopic receives every alarm of the region.
+	AlarmTopic awssns.Topic
+	// RegionalName is "<region>.<RecordName>" with a domain (an alias to this
+	// ALB and a SAN of its certificate), else nil.
+	RegionalName *string
+	// HealthCheckPort is the ALB's serving port: 443 with a domain, else 80.
+	HealthCheckPort float64
+
+	azs []string
+}
+
+// Health-check timing of the region-health target group: the shortest ALB
+// allows. The ranges, from CreateTargetGroup in the ELB API reference
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html):
+// HealthCheckIntervalSeconds 5-300 (35 s default for lambda targets),
+// HealthCheckTimeoutSeconds 2-120 (30 s default for lambda targets; it must
+// be below the interval), HealthyThresholdCount and UnhealthyThresholdCount
+// 2-10. Health checks of lambda target groups are off until enabled
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/lambda-functions.html,
+// "Enable health checks"). So the ALB marks the region unhealthy 2 x 5 s
+// after the health handler starts failing /health/deep (it fails after its
+// own hysteresis), and healthy again after 2 good probes.
+const (
+	deepHealthPath      = "/health/deep"
+	deepHealthInterval  = 5 // seconds
+	deepHealthTimeout   = 4 // seconds, < interval
+	deepHealthThreshold = 2 // healthy and unhealthy
+)
+
+// NewRegionalStack builds the stack of props.Region. It panics (CDK style)
+// when props, props.Config or the region is invalid.
+func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStackProps) *RegionalStack {
+	if props == nil || props.Config == nil {
+		panic("twinstream: NewRegionalStack: props.Config is required")
+	}
+	cfg := props.Config
+	if err := cfg.Validate(); err != nil {
+		panic(fmt.Sprintf("twinstream: NewRegionalStack: %v", err))
+	}
+	region := props.Region
+	if !slices.Contains(cfg.Regions, region) {
+		panic(fmt.Sprintf("twinstream: NewRegionalStack: region %q is not one of the configured regions %v", region, cfg.Regions))
+	}
+	sp := props.StackProps
+	if sp.Env == nil {
+		sp.Env = &awscdk.Environment{Region: jsii.String(region)}
+		if cfg.Account != "" {
+			sp.Env.Account = jsii.String(cfg.Account)
+		}
+	} else if sp.Env.Region == nil || *sp.Env.Region != region {
+		panic(fmt.Sprintf("twinstream: NewRegionalStack: StackProps.Env.Region must be %q (props.Region)", region))
+	}
+	if sp.Description == nil {
+		sp.Description = jsii.String(fmt.Sprintf("twinstream %s, region %s: ALB, ingest pipeline, alarms", cfg.Name, region))
+	}
+
+	s := &RegionalStack{azs: cfg.AZs(region)}
+	awscdk.NewStack_Override(s, scope, jsii.String(id), &sp)
+
+	s.Vpc = s.newVpc()
+	s.LogsBucket = s.newLogsBucket()
+	s.ApiKeys = s.newApiKeys(cfg, region)
+
+	// One logs bucket per region: the ALB's access logs and the pipeline's
+	// bucket access logs.
+	pp := &PipelineProps{Name: cfg.Name, ApiKeys: s.ApiKeys, LogsBucket: s.LogsBucket}
+	if region != cfg.Primary() {
+		// The replica has the primary's name, and ingest asks for it by that
+		// name: the ARN of an imported-by-name secret lacks the random
+		// suffix, and Secrets Manager resolves such partial ARNs only
+		// unreliably.
+		pp.ApiKeysSecretID = jsii.String(apiKeysSecretName(cfg))
+	}
+	s.Pipeline = NewPipeline(s, "Pipeline", pp)
+
+	s.newLoadBalancer(cfg, region)
+	s.newAlarms(cfg)
+	return s
+}
+
+// AvailabilityZones overrides Stack.availabilityZones with the configured
+// AZs (a jsii override: NewRegionalStack creates the stack with
+// NewStack_Override, so CDK's own code calls this method). CDK's Vpc reads it
+// to check the AZs it is given; in a stack with an account and a region it
+// would otherwise start an AZ context lookup, which needs credentials and
+// answers dummy AZs until the CLI has made it.
+func (s *RegionalStack) AvailabilityZones() *[]*string {
+	return jsii.Strings(s.azs...)
+}
+
+func apiKeysSecretName(cfg *Config) string { return cfg.Name + "/api-keys" }
+
+// newVpc: public subnets only in the two configured AZs, no NAT gateways
+// (Lambda targets need none: the ALB invokes them through the Lambda API),
+// all traffic logged.
+func (s *RegionalStack) newVpc() awsec2.Vpc {
+	// Kept like the access logs when the stack goes: they may be what an
+	// investigation needs. The retention still expires them.
+	flowLogs := awslogs.NewLogGroup(s, jsii.String("FlowLogs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_THREE_MONTHS,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	vpc := awsec2.NewVpc(s, jsii.String("Vpc"), &awsec2.VpcProps{
+		AvailabilityZones: jsii.Strings(s.azs...),
+		NatGateways:       jsii.Number(0),
+		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{{
+			Name:       jsii.String("Public"),
+			SubnetType: awsec2.SubnetType_PUBLIC,
+			CidrMask:   jsii.Number(24),
+		}},
+		// Nothing uses the default security group; restricting it would add a
+		// Node.js custom resource with a managed-policy role to every region.
+		RestrictDefaultSecurityGroup: jsii.Bool(false),
+		FlowLogs: &map[string]*awsec2.FlowLogOptions{
+			"FlowLog": {
+				Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, nil),
+				TrafficType: awsec2.FlowLogTrafficType_ALL,
+			},
+		},
+	})
+	awscdk.Validations_Of(vpc).Acknowledge(&awscdk.Acknowledgment{
+		Id:     jsii.String("CloudFormation-Validate::W3010"),
+		Reason: jsii.String("the AZs are named in the configuration on purpose: synth never looks them up (no credentials) and never falls back to dummy AZs"),
+	})
+	return vpc
+}
+
+// newLogsBucket holds the ALB access logs and the pipeline buckets' server
+// access logs. ALB access logs require SSE-S3 (SSE-KMS is not supported).
+// Object ownership is left to CDK: with the serverAccessLogsUseBucketPolicy
+// feature flag (cdk.json) it grants log delivery by bucket policy, without
+// it by the LogDeliveryWrite ACL (which needs ObjectWriter), so the bucket
+// works as a server-access-log target either way.
+func (s *RegionalStack) newLogsBucket() awss3.Bucket {
+	b := awss3.NewBucket(s, jsii.String("LogsBucket"), &awss3.BucketProps{
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		MinimumTLSVersion: jsii.Number(1.2),
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:         jsii.String("expire-logs"),
+			Expiration: awscdk.Duration_Days(jsii.Number(90)),
+		}},
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(b, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-S1"),
+		Reason: jsii.String("this is the access-log bucket itself: logging it into itself would log its own log writes forever"),
+	}}, jsii.Bool(false))
+	return b
+}
+
+// newApiKeys creates the API-key secret in the primary region, replicated to
+// the peer, or imports that replica by name in the peer region. It holds
+// SHA-256 hashes of the keys, never the keys themselves.
+func (s *RegionalStack) newApiKeys(cfg *Config, region string) awssecretsmanager.ISecret {
+	name := apiKeysSecretName(cfg)
+	if region != cfg.Primary() {
+		// The replica appears when the primary region's stack is deployed;
+		// until then ingest cannot read the keys and answers 503 (retry
+		// later): it never accepts data unauthenticated.
+		return awssecretsmanager.Secret_FromSecretNameV2(s, jsii.String("ApiKeys"), jsii.String(name))
+	}
+	sec := awssecretsmanager.NewSecret(s, jsii.String("ApiKeys"), &awssecretsmanager.SecretProps{
+		// A fixed name: the replica in the peer region has the same name, the
+		// only way that region's stack can find it.
+		SecretName:  jsii.String(name),
+		Description: jsii.String(fmt.Sprintf(`twinstream %s API keys as SHA-256 hashes: {"keys":[{"id":"team-a","sha256":"<hex>"}]}`, cfg.Name)),
+		// The initial value is an empty key list and holds no secret, so a
+		// plain-text literal in the template is fine.
+		SecretStringValue: awscdk.SecretValue_UnsafePlainText(jsii.String(`{"keys":[]}`)),
+		ReplicaRegions:    &[]*awssecretsmanager.ReplicaRegion{{Region: jsii.String(cfg.Peer(region))}},
+		// Keys are operational data added after deploy: never lose them with
+		// the stack.
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(sec, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-SMG4"),
+		Reason: jsii.String("the secret holds hashes of API keys, not credentials a Lambda could rotate: a key is rotated by adding the new key's hash, moving producers over, then removing the old hash (see README)"),
+	}}, jsii.Bool(false))
+	return sec
+}
+
+// newLoadBalancer builds the ALB, its listeners, target groups and DNS.
+func (s *RegionalStack) newLoadBalancer(cfg *Config, region string) {
+	sg := awsec2.NewSecurityGroup(s, jsii.String("LoadBalancerSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:         s.Vpc,
+		Description: jsii.String("twinstream ALB: producers from anywhere"),
+		// The ALB invokes its Lambda targets through the Lambda API, not the
+		// network: it needs no outbound rule.
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(sg, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-EC23"),
+		Reason: jsii.String("public ingest endpoint: producers connect from anywhere, and Global Accelerator with client IP preservation presents their own addresses, so no narrower source range exists; API keys authenticate"),
+	}}, jsii.Bool(false))
+
+	alb := elbv2.NewApplicationLoadBalancer(s, jsii.String("LoadBalancer"), &elbv2.ApplicationLoadBalancerProps{
+		Vpc:            s.Vpc,
+		InternetFacing: jsii.Bool(true),
+		VpcSubnets:     &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PUBLIC},
+		SecurityGroup:  sg,
+		// Requests with header names that are not valid HTTP never reach the
+		// handlers.
+		DropInvalidHeaderFields: jsii.Bool(true),
+		// Deletion protection stays off: the ALB holds no data and the stack
+		// recreates it; with it on, any replacement or `cdk destroy` of the
+		// stack fails until someone turns it off by hand. Guard the stack with
+		// termination protection instead.
+		DeletionProtection: jsii.Bool(false),
+	})
+	alb.LogAccessLogs(s.LogsBucket, jsii.String("alb"))
+	s.LoadBalancer = alb
+
+	notFound := elbv2.ListenerAction_FixedResponse(jsii.Number(404), &elbv2.FixedResponseOptions{
+		ContentType: jsii.String("application/json"),
+		MessageBody: jsii.String(`{"error":"not found"}`),
+	})
+	var listener elbv2.ApplicationListener
+	if d := cfg.Domain; d != nil {
+		s.RegionalName = jsii.String(d.RegionalName(region))
+		s.HealthCheckPort = 443
+		zone := awsroute53.HostedZone_FromHostedZoneAttributes(s, jsii.String("Zone"), &awsroute53.HostedZoneAttributes{
+			HostedZoneId: jsii.String(d.HostedZoneID),
+			ZoneName:     jsii.String(d.ZoneName),
+		})
+		cert := awscertificatemanager.NewCertificate(s, jsii.String("Certificate"), &awscertificatemanager.CertificateProps{
+			DomainName: jsii.String(d.RecordName),
+			// The producers' name (served by the accelerator), this region's name
+			// and the failover pair's name all reach this ALB over TLS.
+			SubjectAlternativeNames: jsii.Strings(*s.RegionalName, d.FailoverName()),
+			Validation:              awscertificatemanager.CertificateValidation_FromDns(zone),
+		})
+		sg.AddIngressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS from anywhere"), nil)
+		sg.AddIngressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(80)), jsii.String("HTTP from anywhere, redirected to HTTPS"), nil)
+		listener = alb.AddListener(jsii.String("Https"), &elbv2.BaseApplicationListenerProps{
+			Port:         jsii.Number(443),
+			Protocol:     elbv2.ApplicationProtocol_HTTPS,
+			Certificates: &[]elbv2.IListenerCertificate{elbv2.ListenerCertificate_FromCertificateManager(cert)},
+			// ELBSecurityPolicy-TLS13-1-2-PQ-2025-09: TLS 1.3 and 1.2 only,
+			// with post-quantum hybrid key exchange (CDK's default under the
+			// usePostQuantumTlsPolicy flag; set here so no flag changes it).
+			SslPolicy:     elbv2.SslPolicy_TLS13_12_PQ,
+			DefaultAction: notFound,
+			Open:          jsii.Bool(false), // the security group rules above
+		})
+		alb.AddListener(jsii.String("Http"), &elbv2.BaseApplicationListenerProps{
+			Port:     jsii.Number(80),
+			Protocol: elbv2.ApplicationProtocol_HTTP,
+			DefaultAction: elbv2.ListenerAction_Redirect(&elbv2.RedirectOptions{
+				Protocol:  jsii.String("HTTPS"),
+				Port:      jsii.String("443"),
+				Permanent: jsii.Bool(true),
+			}),
+			Open: jsii.Bool(false),
+		})
+		awsroute53.NewARecord(s, jsii.String("RegionalRecord"), &awsroute53.ARecordProps{
+			Zone:       zone,
+			RecordName: s.RegionalName,
+			Target:     awsroute53.RecordTarget_FromAlias(awsroute53targets.NewLoadBalancerTarget(alb, nil)),
+			Comment:    jsii.String("twinstream " + cfg.Name + ": this region's ALB, bypassing the accelerator"),
+		})
+	} else {
+		s.HealthCheckPort = 80
+		sg.AddIngressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(80)), jsii.String("HTTP from anywhere"), nil)
+		listener = alb.AddListener(jsii.String("Http"), &elbv2.BaseApplicationListenerProps{
+			Port:          jsii.Number(80),
+			Protocol:      elbv2.ApplicationProtocol_HTTP,
+			DefaultAction: notFound,
+			Open:          jsii.Bool(false),
+		})
+		awscdk.Annotations_Of(s).AddWarningV2(jsii.String("twinstream:no-tls"),
+			jsii.String("no domain configured: the ALB and the accelerator listen on plain HTTP; set domain in cdk.json for TLS"), nil)
+	}
+
+	// Health checks of Lambda target groups are off by default: both are
+	// enabled explicitly. Global Accelerator counts an ALB endpoint healthy
+	// only if EVERY target group behind it has at least one healthy target
+	// (https://docs.aws.amazon.com/global-accelerator/latest/dg/about-endpoint-groups-health-check-options.html).
+	// The region-health group's only target answers /health/deep by writing a
+	// canary record to this region's Kinesis: when Kinesis cannot take
+	// writes, that group has no healthy target, the whole ALB counts as
+	// unhealthy, and GA sends producers to the other region (about 30 s
+	// later). The ALB itself fails open and keeps invoking the unhealthy
+	// targets, which is harmless: ingest spills what Kinesis refuses.
+	s.IngestTargetGroup = elbv2.NewApplicationTargetGroup(s, jsii.String("IngestTargetGroup"), &elbv2.ApplicationTargetGroupProps{
+		TargetType: elbv2.TargetType_LAMBDA,
+		Targets:    &[]elbv2.IApplicationLoadBalancerTarget{s.Pipeline.IngestTarget()},
+		HealthCheck: &elbv2.HealthCheck{
+			Enabled:                 jsii.Bool(true),
+			Path:                    jsii.String("/health"),
+			Interval:                awscdk.Duration_Seconds(jsii.Number(30)),
+			Timeout:                 awscdk.Duration_Seconds(jsii.Number(5)),
+			HealthyThresholdCount:   jsii.Number(2),
+			UnhealthyThresholdCount: jsii.Number(2),
+		},
+	})
+	s.HealthTargetGroup = elbv2.NewApplicationTargetGroup(s, jsii.String("HealthTargetGroup"), &elbv2.ApplicationTargetGroupProps{
+		TargetType: elbv2.TargetType_LAMBDA,
+		Targets:    &[]elbv2.IApplicationLoadBalancerTarget{s.Pipeline.HealthTarget()},
+		HealthCheck: &elbv2.HealthCheck{
+			Enabled:                 jsii.Bool(true),
+			Path:                    jsii.String(deepHealthPath),
+			Interval:                awscdk.Duration_Seconds(jsii.Number(deepHealthInterval)),
+			Timeout:                 awscdk.Duration_Seconds(jsii.Number(deepHealthTimeout)),
+			HealthyThresholdCount:   jsii.Number(deepHealthThreshold),
+			UnhealthyThresholdCount: jsii.Number(deepHealthThreshold),
+		},
+	})
+	listener.AddTargetGroups(jsii.String("Ingest"), &elbv2.AddApplicationTargetGroupsProps{
+		Priority:     jsii.Number(10),
+		Conditions:   &[]elbv2.ListenerCondition{elbv2.ListenerCondition_PathPatterns(jsii.Strings("/v1/records"))},
+		TargetGroups: &[]elbv2.IApplicationTargetGroup{s.IngestTargetGroup},
+	})
+	listener.AddTargetGroups(jsii.String("Health"), &elbv2.AddApplicationTargetGroupsProps{
+		Priority:     jsii.Number(20),
+		Conditions:   &[]elbv2.ListenerCondition{elbv2.ListenerCondition_PathPatterns(jsii.Strings("/health", "/health/*"))},
+		TargetGroups: &[]elbv2.IApplicationTargetGroup{s.HealthTargetGroup},
+	})
+
+	var endpoint *string
+	if s.RegionalName != nil {
+		endpoint = jsii.String("https://" + *s.RegionalName + "/v1/records")
+	} else {
+		endpoint = awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("http://"), alb.LoadBalancerDnsName(), jsii.String("/v1/records")})
+	}
+	awscdk.NewCfnOutput(s, jsii.String("LoadBalancerDnsName"), &awscdk.CfnOutputProps{
+		Value:       alb.LoadBalancerDnsName(),
+		Description: jsii.String("DNS name of this region's ALB"),
+	})
+	awscdk.NewCfnOutput(s, jsii.String("EndpointUrl"), &awscdk.CfnOutputProps{
+		Value:       endpoint,
+		Description: jsii.String("this region's ingest URL, bypassing the accelerator"),
+	})
+}
+
+// newAlarms: everything that means data waits or needs a human. Alarms go to
+// one topic per region, SSE-KMS encrypted and TLS-only; an email address is
+// subscribed when configured.
+func (s *RegionalStack) newAlarms(cfg *Config) {
+	key := awskms.NewKey(s, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
+		Description:       jsii.String("twinstream " + cfg.Name + " alarm topic"),
+		EnableKeyRotation: jsii.Bool(true),
+		// The key only protects alarm notifications in flight.
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	// CloudWatch publishes to an encrypted topic only with a customer managed
+	// key that lets it use the key.
+	key.Grant(awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil),
+		jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
+	topic := awssns.NewTopic(s, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String("twinstream " + cfg.Name + " alarms"),
+		MasterKey:   key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	// enforceSSL gives the topic a policy, which replaces SNS's default one:
+	// CloudWatch may publish only for this account's alarms.
+	topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowAlarmsOfThisAccount"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{topic.TopicArn()},
+		Conditions: &map[string]any{
+			"ArnLike": map[string]any{"aws:SourceArn": s.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("cloudwatch"), Resource: jsii.String("alarm"), ResourceName: jsii.String("*"),
+				ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+			})},
+			"StringEquals": map[string]any{"aws:SourceAccount": s.Account()},
+		},
+	}))
+	if cfg.AlarmEmail != "" {
+		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(cfg.AlarmEmail), nil))
+	}
+	s.AlarmTopic = topic
+	action := awscloudwatchactions.NewSnsAction(topic)
+
+	minute := awscdk.Duration_Minutes(jsii.Number(1))
+	alarm := func(id, what string, m awscloudwatch.IMetric, threshold, periods float64) {
+		a := awscloudwatch.NewAlarm(s, jsii.String(id), &awscloudwatch.AlarmProps{
+			Metric:             m,
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(periods),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			// No data means nothing happened (no batches, no spills, no
+			// messages): not an alarm.
+			TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
+			AlarmDescription: jsii.String(what),
+		})
+		a.AddAlarmAction(action)
+		a.AddOkAction(action)
+	}
+	p := s.Pipeline
+	alarm("IteratorAgeAlarm", "processor is more than 5 minutes behind the stream for 3 minutes: records reach the sink late",
+		p.MetricIteratorAge(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 5*60*1000, 3)
+	alarm("SpilledAlarm", "ingest spilled records to S3: Kinesis did not take them; replay writes them back after recovery",
+		p.MetricSpilled(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: minute}), 0, 1)
+	alarm("ReplayDeadLetterAlarm", "spill notifications in the replay dead-letter queue: spilled objects wait for a manual replay",
+		p.ReplayDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 0, 1)
+	alarm("ProcessorFailureAlarm", "processor gave up on stream batches: their records are described in the on-failure queue and missing from the sink",
+		p.ProcessorFailureQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 0, 1)
+	alarm("RegionUnhealthyAlarm", "deep health check fails: this region's Kinesis does not take writes and Global Accelerator sends traffic to the other region",
+		s.HealthTargetGroup.Metrics().UnhealthyHostCount(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 0, 1)
+}

@@ -1,0 +1,707 @@
+package stacks
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// regionalVariant is one synthesized app of regional stacks.
+type regionalVariant struct {
+	cfg       *Config
+	stacks    map[string]*RegionalStack // by region
+	templates map[string]cfnTemplate    // by region
+	raw       map[string]string         // template JSON by region
+	missing   int                       // context lookups the CLI would have to make
+	noTLS     map[string]int            // twinstream:no-tls warnings by region
+	nag       map[string][]string       // unsuppressed cdk-nag findings by region
+}
+
+// cfnTemplate is a synthesized template as plain Go values.
+type cfnTemplate map[string]any
+
+// The regional test apps, synthesized once per test binary.
+var regional struct {
+	once     sync.Once
+	err      error
+	variants map[string]*regionalVariant
+}
+
+const (
+	variantDomain   = "domain"   // DefaultConfig: example.com domain
+	variantNoDomain = "nodomain" // no domain: plain HTTP and a warning
+	variantAccount  = "account"  // an account id: CDK would look AZs up unless told
+)
+
+func regionalConfigs() map[string]*Config {
+	noDomain := DefaultConfig()
+	noDomain.Domain = nil
+	account := DefaultConfig()
+	account.Account = "123456789012"
+	account.AlarmEmail = "ops@example.com"
+	return map[string]*Config{
+		variantDomain:   DefaultConfig(),
+		variantNoDomain: noDomain,
+		variantAccount:  account,
+	}
+}
+
+// regionalApps synthesizes each variant (both regions) once, with cdk.json's
+// feature flags, as the CLI would.
+func regionalApps(t *testing.T) map[string]*regionalVariant {
+	t.Helper()
+	regional.once.Do(func() {
+		os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+		regional.variants, regional.err = synthRegional()
+	})
+	if regional.err != nil {
+		t.Fatalf("synth: %v", regional.err)
+	}
+	return regional.variants
+}
+
+func synthRegional() (vs map[string]*regionalVariant, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	flags, err := cdkFeatureFlags()
+	if err != nil {
+		return nil, err
+	}
+	vs = map[string]*regionalVariant{}
+	for name, cfg := range regionalConfigs() {
+		if vs[name], err = synthVariant(cfg, flags); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return vs, nil
+}
+
+// synthVariant synthesizes both regional stacks of cfg in one app and keeps
+// what the tests read in memory.
+func synthVariant(cfg *Config, flags map[string]any) (*regionalVariant, error) {
+	out, err := os.MkdirTemp("", "twinstream-regional-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(out)
+	// aws:cdk:disable-asset-staging: the assembly points at the built
+	// bootstraps instead of copying them into out.
+	ctx := map[string]any{"aws:cdk:disable-asset-staging": true}
+	for k, v := range flags {
+		ctx[k] = v
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(out)})
+	v := &regionalVariant{cfg: cfg, stacks: map[string]*RegionalStack{}, templates: map[string]cfnTemplate{},
+		raw: map[string]string{}, noTLS: map[string]int{}, nag: map[string][]string{}}
+	for _, r := range cfg.Regions {
+		env := &awscdk.Environment{Region: jsii.String(r)}
+		if cfg.Account != "" {
+			env.Account = jsii.String(cfg.Account)
+		}
+		v.stacks[r] = NewRegionalStack(app, StackID(cfg, r), &RegionalStackProps{
+			StackProps: awscdk.StackProps{Env: env, CrossRegionReferences: jsii.Bool(true)},
+			Config:     cfg,
+			Region:     r,
+		})
+	}
+	// cdk-nag adds annotations, not resources. An unsuppressed error fails
+	// synth itself (cdk.json's annotationsInValidationReport, and the report
+	// names the rule); warnings are collected for TestRegionalNag.
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	asm := app.Synth(nil)
+	for r, s := range v.stacks {
+		for _, m := range *asm.GetStackArtifact(s.ArtifactId()).Messages() {
+			text := strings.TrimSpace(fmt.Sprint(m.Entry.Data))
+			if m.Level != cxapi.SynthesisMessageLevel_INFO && strings.HasPrefix(text, "AwsSolutions-") {
+				v.nag[r] = append(v.nag[r], fmt.Sprintf("%s %s: %s", m.Level, *m.Id, text))
+			}
+		}
+	}
+	// The manifest lists the context lookups the CLI would make (with
+	// credentials) before synthesizing again.
+	b, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	var manifest struct{ Missing []any }
+	if err := json.Unmarshal(b, &manifest); err != nil {
+		return nil, fmt.Errorf("manifest.json: %w", err)
+	}
+	v.missing = len(manifest.Missing)
+	for r, s := range v.stacks {
+		b, err := json.Marshal(assertions.Template_FromStack(s, nil).ToJSON())
+		if err != nil {
+			return nil, err
+		}
+		v.raw[r] = string(b)
+		var tpl cfnTemplate
+		if err := json.Unmarshal(b, &tpl); err != nil {
+			return nil, err
+		}
+		v.templates[r] = tpl
+		// Read while the assembly is on disk.
+		v.noTLS[r] = len(*assertions.Annotations_FromStack(s).FindWarning(jsii.String("*"), noTLSWarning()))
+	}
+	return v, nil
+}
+
+// noTLSWarning matches the synth warning of a stack without a domain.
+func noTLSWarning() assertions.Matcher {
+	return assertions.Match_StringLikeRegexp(jsii.String("^no domain configured: the ALB and the accelerator listen on plain HTTP; set domain in cdk.json for TLS"))
+}
+
+// resources returns the resources of type typ by logical id.
+func (tpl cfnTemplate) resources(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	rs, _ := tpl["Resources"].(map[string]any)
+	for id, r := range rs {
+		m, _ := r.(map[string]any)
+		if m["Type"] == typ {
+			out[id] = m
+		}
+	}
+	return out
+}
+
+// props returns the properties of the resources of type typ.
+func (tpl cfnTemplate) props(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range tpl.resources(typ) {
+		p, _ := r["Properties"].(map[string]any)
+		out[id] = p
+	}
+	return out
+}
+
+// only returns the properties of the single resource of type typ.
+func (tpl cfnTemplate) only(t *testing.T, typ string) (string, map[string]any) {
+	t.Helper()
+	ps := tpl.props(typ)
+	if len(ps) != 1 {
+		t.Fatalf("%s resources: got %d, want 1", typ, len(ps))
+	}
+	for id, p := range ps {
+		return id, p
+	}
+	return "", nil
+}
+
+// js renders v as compact JSON for comparisons and messages.
+func js(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%#v", v)
+	}
+	return string(b)
+}
+
+// ref is CloudFormation's {"Ref": id}.
+func ref(id string) map[string]any { return map[string]any{"Ref": id} }
+
+// eachRegional runs f for every variant and region.
+func eachRegional(t *testing.T, f func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate)) {
+	vs := regionalApps(t)
+	names := make([]string, 0, len(vs))
+	for n := range vs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := vs[n]
+		for _, r := range v.cfg.Regions {
+			t.Run(n+"/"+r, func(t *testing.T) { f(t, v, r, v.templates[r]) })
+		}
+	}
+}
+
+func TestRegionalVpcAZs(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		var azs []string
+		for _, p := range tpl.props("AWS::EC2::Subnet") {
+			azs = append(azs, fmt.Sprint(p["AvailabilityZone"]))
+		}
+		sort.Strings(azs)
+		if want := v.cfg.AZs(region); !slices.Equal(azs, want) {
+			t.Errorf("subnet AZs: got %v, want %v", azs, want)
+		}
+		if strings.Contains(strings.ToLower(v.raw[region]), "dummy") {
+			t.Errorf("template contains %q: got a dummy AZ or lookup value, want none", "dummy")
+		}
+		if v.missing != 0 {
+			t.Errorf("context lookups left for the CLI: got %d, want 0", v.missing)
+		}
+		if n := len(tpl.resources("AWS::EC2::NatGateway")); n != 0 {
+			t.Errorf("NAT gateways: got %d, want 0", n)
+		}
+		for id, p := range tpl.props("AWS::EC2::Subnet") {
+			if p["MapPublicIpOnLaunch"] != true {
+				t.Errorf("subnet %s MapPublicIpOnLaunch: got %v, want true (public subnets only)", id, p["MapPublicIpOnLaunch"])
+			}
+		}
+	})
+}
+
+func TestRegionalFlowLog(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		_, fl := tpl.only(t, "AWS::EC2::FlowLog")
+		for k, want := range map[string]string{"TrafficType": "ALL", "ResourceType": "VPC", "LogDestinationType": "cloud-watch-logs"} {
+			if got := fl[k]; got != want {
+				t.Errorf("flow log %s: got %v, want %s", k, got, want)
+			}
+		}
+		group, _ := fl["LogGroupName"].(map[string]any)
+		lgID, _ := group["Ref"].(string)
+		lg := tpl.props("AWS::Logs::LogGroup")[lgID]
+		if lg == nil || lg["RetentionInDays"] == nil {
+			t.Errorf("flow log group %q retention: got %v, want a retention", lgID, lg)
+		}
+	})
+}
+
+// lambdaTargetGroups returns the lambda target groups by health-check path.
+func lambdaTargetGroups(t *testing.T, tpl cfnTemplate) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for id, p := range tpl.props("AWS::ElasticLoadBalancingV2::TargetGroup") {
+		if p["TargetType"] != "lambda" {
+			continue
+		}
+		p["_id"] = id
+		out[fmt.Sprint(p["HealthCheckPath"])] = p
+	}
+	return out
+}
+
+func TestRegionalTargetGroupHealthChecks(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		n := 0
+		for id, p := range tpl.props("AWS::ElasticLoadBalancingV2::TargetGroup") {
+			if p["TargetType"] != "lambda" {
+				continue
+			}
+			n++
+			if p["HealthCheckEnabled"] != true {
+				t.Errorf("target group %s HealthCheckEnabled: got %v, want true", id, p["HealthCheckEnabled"])
+			}
+		}
+		if n != 2 {
+			t.Errorf("lambda target groups: got %d, want 2", n)
+		}
+		tgs := lambdaTargetGroups(t, tpl)
+		want := map[string]map[string]any{
+			"/health/deep": {"HealthCheckIntervalSeconds": 5.0, "HealthCheckTimeoutSeconds": 4.0, "HealthyThresholdCount": 2.0, "UnhealthyThresholdCount": 2.0},
+			"/health":      {"HealthCheckIntervalSeconds": 30.0, "HealthCheckTimeoutSeconds": 5.0, "HealthyThresholdCount": 2.0, "UnhealthyThresholdCount": 2.0},
+		}
+		for path, w := range want {
+			tg := tgs[path]
+			if tg == nil {
+				t.Errorf("target group checking %s: got none, want one", path)
+				continue
+			}
+			for k, wv := range w {
+				if tg[k] != wv {
+					t.Errorf("%s target group %s: got %v, want %v", path, k, tg[k], wv)
+				}
+			}
+		}
+		st := v.stacks[region]
+		if st.HealthTargetGroup == nil || st.IngestTargetGroup == nil {
+			t.Errorf("exposed target groups: got health %v, ingest %v, want both set", st.HealthTargetGroup, st.IngestTargetGroup)
+		}
+	})
+}
+
+func TestRegionalListenerRules(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		tgs := lambdaTargetGroups(t, tpl)
+		ingest, health := fmt.Sprint(tgs["/health"]["_id"]), fmt.Sprint(tgs["/health/deep"]["_id"])
+		want := map[float64]struct {
+			paths []any
+			tg    string
+		}{
+			10: {[]any{"/v1/records"}, ingest},
+			20: {[]any{"/health", "/health/*"}, health},
+		}
+		rules := tpl.props("AWS::ElasticLoadBalancingV2::ListenerRule")
+		if len(rules) != len(want) {
+			t.Errorf("listener rules: got %d, want %d", len(rules), len(want))
+		}
+		// The rules hang off the serving listener: HTTPS with a domain.
+		serving := "HTTP"
+		if v.cfg.Domain != nil {
+			serving = "HTTPS"
+		}
+		listeners := tpl.props("AWS::ElasticLoadBalancingV2::Listener")
+		for id, r := range rules {
+			prio, _ := r["Priority"].(float64)
+			w, ok := want[prio]
+			if !ok {
+				t.Errorf("rule %s priority: got %v, want 10 or 20", id, r["Priority"])
+				continue
+			}
+			wantCond := []any{map[string]any{"Field": "path-pattern", "PathPatternConfig": map[string]any{"Values": w.paths}}}
+			if got := js(r["Conditions"]); got != js(wantCond) {
+				t.Errorf("rule %v conditions: got %s, want %s", prio, got, js(wantCond))
+			}
+			wantAct := []any{map[string]any{"Type": "forward", "TargetGroupArn": ref(w.tg)}}
+			if got := js(r["Actions"]); got != js(wantAct) {
+				t.Errorf("rule %v actions: got %s, want %s", prio, got, js(wantAct))
+			}
+			l := fmt.Sprint(r["ListenerArn"].(map[string]any)["Ref"])
+			if got := listeners[l]["Protocol"]; got != serving {
+				t.Errorf("rule %v listener protocol: got %v, want %s", prio, got, serving)
+			}
+		}
+		// Everything else: a JSON 404 from the serving listener.
+		for _, l := range listeners {
+			if l["Protocol"] != serving {
+				continue
+			}
+			want := []any{map[string]any{"Type": "fixed-response", "FixedResponseConfig": map[string]any{
+				"StatusCode": "404", "ContentType": "application/json", "MessageBody": `{"error":"not found"}`}}}
+			if got := js(l["DefaultActions"]); got != js(want) {
+				t.Errorf("default action: got %s, want %s", got, js(want))
+			}
+		}
+	})
+}
+
+func TestRegionalListenersTLS(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		listeners := map[string]map[string]any{}
+		for _, l := range tpl.props("AWS::ElasticLoadBalancingV2::Listener") {
+			listeners[fmt.Sprintf("%v %v", l["Protocol"], l["Port"])] = l
+		}
+		st := v.stacks[region]
+		sgIngress := func() []string {
+			_, sg := tpl.only(t, "AWS::EC2::SecurityGroup")
+			var got []string
+			for _, r := range sg["SecurityGroupIngress"].([]any) {
+				m := r.(map[string]any)
+				got = append(got, fmt.Sprintf("%v %v-%v", m["CidrIp"], m["FromPort"], m["ToPort"]))
+			}
+			sort.Strings(got)
+			return got
+		}
+
+		if v.cfg.Domain == nil {
+			if len(listeners) != 1 || listeners["HTTP 80"] == nil {
+				t.Errorf("listeners: got %v, want only HTTP 80", slices.Sorted(maps.Keys(listeners)))
+			}
+			if n := len(tpl.resources("AWS::CertificateManager::Certificate")); n != 0 {
+				t.Errorf("certificates: got %d, want 0", n)
+			}
+			if n := len(tpl.resources("AWS::Route53::RecordSet")); n != 0 {
+				t.Errorf("record sets: got %d, want 0", n)
+			}
+			if v.noTLS[region] != 1 {
+				t.Errorf("no-tls warnings: got %d, want 1", v.noTLS[region])
+			}
+			if st.RegionalName != nil || st.HealthCheckPort != 80 {
+				t.Errorf("RegionalName, HealthCheckPort: got %v, %v, want nil, 80", st.RegionalName, st.HealthCheckPort)
+			}
+			if got, want := sgIngress(), []string{"0.0.0.0/0 80-80"}; !slices.Equal(got, want) {
+				t.Errorf("ALB ingress: got %v, want %v", got, want)
+			}
+			return
+		}
+
+		regionalName := region + "." + v.cfg.Domain.RecordName
+		if len(listeners) != 2 || listeners["HTTPS 443"] == nil || listeners["HTTP 80"] == nil {
+			t.Fatalf("listeners: got %v, want HTTPS 443 and HTTP 80", slices.Sorted(maps.Keys(listeners)))
+		}
+		https := listeners["HTTPS 443"]
+		if got := https["SslPolicy"]; got != "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09" {
+			t.Errorf("SslPolicy: got %v, want ELBSecurityPolicy-TLS13-1-2-PQ-2025-09", got)
+		}
+		certID, cert := tpl.only(t, "AWS::CertificateManager::Certificate")
+		if got := js(https["Certificates"]); got != js([]any{map[string]any{"CertificateArn": ref(certID)}}) {
+			t.Errorf("HTTPS certificates: got %s, want the stack's certificate %s", got, certID)
+		}
+		if cert["DomainName"] != v.cfg.Domain.RecordName || cert["ValidationMethod"] != "DNS" {
+			t.Errorf("certificate: got %v by %v, want %s by DNS", cert["DomainName"], cert["ValidationMethod"], v.cfg.Domain.RecordName)
+		}
+		if got, want := js(cert["SubjectAlternativeNames"]), js([]string{regionalName, v.cfg.Domain.FailoverName()}); got != want {
+			t.Errorf("certificate SANs: got %s, want %s", got, want)
+		}
+		for _, o := range cert["DomainValidationOptions"].([]any) {
+			if zone := o.(map[string]any)["HostedZoneId"]; zone != v.cfg.Domain.HostedZoneID {
+				t.Errorf("validation zone: got %v, want %s", zone, v.cfg.Domain.HostedZoneID)
+			}
+		}
+		redirect := []any{map[string]any{"Type": "redirect", "RedirectConfig": map[string]any{"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}}
+		if got := js(listeners["HTTP 80"]["DefaultActions"]); got != js(redirect) {
+			t.Errorf("HTTP 80 default action: got %s, want %s", got, js(redirect))
+		}
+		_, rec := tpl.only(t, "AWS::Route53::RecordSet")
+		if rec["Name"] != regionalName+"." || rec["Type"] != "A" || rec["HostedZoneId"] != v.cfg.Domain.HostedZoneID || rec["AliasTarget"] == nil {
+			t.Errorf("regional record: got %s, want alias A %s. in %s", js(rec), regionalName, v.cfg.Domain.HostedZoneID)
+		}
+		if v.noTLS[region] != 0 {
+			t.Errorf("no-tls warnings: got %d, want 0", v.noTLS[region])
+		}
+		if st.RegionalName == nil || *st.RegionalName != regionalName || st.HealthCheckPort != 443 {
+			t.Errorf("RegionalName, HealthCheckPort: got %v, %v, want %s, 443", st.RegionalName, st.HealthCheckPort, regionalName)
+		}
+		if got, want := sgIngress(), []string{"0.0.0.0/0 443-443", "0.0.0.0/0 80-80"}; !slices.Equal(got, want) {
+			t.Errorf("ALB ingress: got %v, want %v", got, want)
+		}
+	})
+}
+
+func TestRegionalApiKeysSecret(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		secrets := tpl.resources("AWS::SecretsManager::Secret")
+		name := v.cfg.Name + "/api-keys"
+		// ingest's API_KEYS_SECRET_ARN: the secret's ARN in the primary, its
+		// name (the replica's too) in the peer.
+		var secretEnv []any
+		for _, p := range tpl.props("AWS::Lambda::Function") {
+			env, _ := p["Environment"].(map[string]any)
+			vars, _ := env["Variables"].(map[string]any)
+			if id, ok := vars["API_KEYS_SECRET_ARN"]; ok {
+				secretEnv = append(secretEnv, id)
+			}
+		}
+		if len(secretEnv) != 1 {
+			t.Fatalf("functions reading API_KEYS_SECRET_ARN: got %d, want 1", len(secretEnv))
+		}
+		if region != v.cfg.Primary() {
+			if len(secrets) != 0 {
+				t.Errorf("secrets in the peer region: got %d, want 0 (the replica)", len(secrets))
+			}
+			if secretEnv[0] != name {
+				t.Errorf("API_KEYS_SECRET_ARN: got %s, want %q", js(secretEnv[0]), name)
+			}
+			return
+		}
+		if len(secrets) != 1 {
+			t.Fatalf("secrets in the primary region: got %d, want 1", len(secrets))
+		}
+		for id, s := range secrets {
+			p := s["Properties"].(map[string]any)
+			want := map[string]any{
+				"Name":           name,
+				"SecretString":   `{"keys":[]}`,
+				"ReplicaRegions": []any{map[string]any{"Region": v.cfg.Peer(region)}},
+			}
+			for k, w := range want {
+				if js(p[k]) != js(w) {
+					t.Errorf("secret %s: got %s, want %s", k, js(p[k]), js(w))
+				}
+			}
+			if s["DeletionPolicy"] != "Retain" {
+				t.Errorf("secret DeletionPolicy: got %v, want Retain", s["DeletionPolicy"])
+			}
+			if js(secretEnv[0]) != js(ref(id)) {
+				t.Errorf("API_KEYS_SECRET_ARN: got %s, want %s", js(secretEnv[0]), js(ref(id)))
+			}
+		}
+	})
+}
+
+func TestRegionalAccessLogs(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		_, alb := tpl.only(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+		if alb["Scheme"] != "internet-facing" {
+			t.Errorf("ALB scheme: got %v, want internet-facing", alb["Scheme"])
+		}
+		attrs := map[string]any{}
+		for _, a := range alb["LoadBalancerAttributes"].([]any) {
+			m := a.(map[string]any)
+			attrs[m["Key"].(string)] = m["Value"]
+		}
+		var logsBucket string
+		for id, b := range tpl.props("AWS::S3::Bucket") {
+			if js(b["LifecycleConfiguration"]) == js(map[string]any{"Rules": []any{map[string]any{"Id": "expire-logs", "ExpirationInDays": 90.0, "Status": "Enabled"}}}) {
+				logsBucket = id
+			}
+		}
+		if logsBucket == "" {
+			t.Fatalf("logs bucket with a 90-day expiry: got none, want one")
+		}
+		want := map[string]any{
+			"access_logs.s3.enabled":                          "true",
+			"access_logs.s3.bucket":                           ref(logsBucket),
+			"access_logs.s3.prefix":                           "alb",
+			"routing.http.drop_invalid_header_fields.enabled": "true",
+			"deletion_protection.enabled":                     "false",
+		}
+		for k, w := range want {
+			if js(attrs[k]) != js(w) {
+				t.Errorf("ALB attribute %s: got %s, want %s", k, js(attrs[k]), js(w))
+			}
+		}
+		b := tpl.props("AWS::S3::Bucket")[logsBucket]
+		sse := []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}
+		if got := js(b["BucketEncryption"].(map[string]any)["ServerSideEncryptionConfiguration"]); got != js(sse) {
+			t.Errorf("logs bucket encryption: got %s, want SSE-S3 %s", got, js(sse))
+		}
+		pab := map[string]any{"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true}
+		if got := js(b["PublicAccessBlockConfiguration"]); got != js(pab) {
+			t.Errorf("logs bucket public access block: got %s, want %s", got, js(pab))
+		}
+		// enforceSSL: the bucket policy denies requests without TLS.
+		ssl := false
+		for _, p := range tpl.props("AWS::S3::BucketPolicy") {
+			if js(p["Bucket"]) != js(ref(logsBucket)) {
+				continue
+			}
+			ssl = strings.Contains(js(p["PolicyDocument"]), `"aws:SecureTransport":"false"`)
+		}
+		if !ssl {
+			t.Errorf("logs bucket policy denies aws:SecureTransport false: got no, want yes")
+		}
+	})
+}
+
+func TestRegionalAlarms(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		topicID, topic := tpl.only(t, "AWS::SNS::Topic")
+		if topic["KmsMasterKeyId"] == nil {
+			t.Errorf("alarm topic KmsMasterKeyId: got none, want a KMS key")
+		}
+		_, pol := tpl.only(t, "AWS::SNS::TopicPolicy")
+		if got := js(pol["Topics"]); got != js([]any{ref(topicID)}) {
+			t.Errorf("topic policy topics: got %s, want the alarm topic", got)
+		}
+		doc := js(pol["PolicyDocument"])
+		if !strings.Contains(doc, `"aws:SecureTransport":"false"`) {
+			t.Errorf("alarm topic policy denying aws:SecureTransport false: got %s, want one", doc)
+		}
+		// The policy replaces SNS's default one: CloudWatch must be allowed
+		// to publish, for this account's alarms only.
+		var allow map[string]any
+		for _, st := range pol["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			if m := st.(map[string]any); m["Sid"] == "AllowAlarmsOfThisAccount" {
+				allow = m
+			}
+		}
+		var account, alarms any = ref("AWS::AccountId"), map[string]any{"Fn::Join": []any{"", []any{
+			"arn:aws:cloudwatch:" + region + ":", ref("AWS::AccountId"), ":alarm:*"}}}
+		if v.cfg.Account != "" {
+			account, alarms = v.cfg.Account, "arn:aws:cloudwatch:"+region+":"+v.cfg.Account+":alarm:*"
+		}
+		want := map[string]any{
+			"Sid": "AllowAlarmsOfThisAccount", "Effect": "Allow", "Action": "sns:Publish",
+			"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
+			"Resource":  ref(topicID),
+			"Condition": map[string]any{"ArnLike": map[string]any{"aws:SourceArn": alarms}, "StringEquals": map[string]any{"aws:SourceAccount": account}},
+		}
+		if js(allow) != js(want) {
+			t.Errorf("topic policy statement for CloudWatch: got %s, want %s", js(allow), js(want))
+		}
+		subs := tpl.props("AWS::SNS::Subscription")
+		if v.cfg.AlarmEmail == "" && len(subs) != 0 {
+			t.Errorf("subscriptions without alarmEmail: got %d, want 0", len(subs))
+		}
+		if v.cfg.AlarmEmail != "" {
+			want := map[string]any{"Protocol": "email", "Endpoint": v.cfg.AlarmEmail, "TopicArn": ref(topicID)}
+			_, sub := tpl.only(t, "AWS::SNS::Subscription")
+			for k, w := range want {
+				if js(sub[k]) != js(w) {
+					t.Errorf("subscription %s: got %s, want %s", k, js(sub[k]), js(w))
+				}
+			}
+		}
+
+		// metric name -> threshold
+		thresholds := map[string]float64{
+			"IteratorAge":                        300000,
+			MetricNameSpilled:                    0,
+			"ApproximateNumberOfMessagesVisible": 0, // replay DLQ and processor failure queue
+			"UnHealthyHostCount":                 0,
+		}
+		got := map[string]int{}
+		for id, a := range tpl.props("AWS::CloudWatch::Alarm") {
+			name := fmt.Sprint(a["MetricName"])
+			got[name]++
+			if th, ok := thresholds[name]; !ok || a["Threshold"] != th {
+				t.Errorf("alarm %s on %s threshold: got %v, want %v", id, name, a["Threshold"], th)
+			}
+			if a["ComparisonOperator"] != "GreaterThanThreshold" {
+				t.Errorf("alarm %s comparison: got %v, want GreaterThanThreshold", id, a["ComparisonOperator"])
+			}
+			if js(a["AlarmActions"]) != js([]any{ref(topicID)}) {
+				t.Errorf("alarm %s actions: got %s, want the alarm topic", id, js(a["AlarmActions"]))
+			}
+		}
+		wantN := map[string]int{"IteratorAge": 1, MetricNameSpilled: 1, "ApproximateNumberOfMessagesVisible": 2, "UnHealthyHostCount": 1}
+		if js(got) != js(wantN) {
+			t.Errorf("alarms per metric: got %v, want %v", got, wantN)
+		}
+	})
+}
+
+func TestRegionalOutputs(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		outs, _ := tpl["Outputs"].(map[string]any)
+		albID, _ := tpl.only(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+		dns := map[string]any{"Fn::GetAtt": []any{albID, "DNSName"}}
+		if got := js(outs["LoadBalancerDnsName"].(map[string]any)["Value"]); got != js(dns) {
+			t.Errorf("LoadBalancerDnsName output: got %s, want %s", got, js(dns))
+		}
+		var want any = map[string]any{"Fn::Join": []any{"", []any{"http://", dns, "/v1/records"}}}
+		if v.cfg.Domain != nil {
+			want = "https://" + region + "." + v.cfg.Domain.RecordName + "/v1/records"
+		}
+		if got := js(outs["EndpointUrl"].(map[string]any)["Value"]); got != js(want) {
+			t.Errorf("EndpointUrl output: got %s, want %s", got, js(want))
+		}
+	})
+}
+
+func TestRegionalNag(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		for _, m := range v.nag[region] {
+			t.Errorf("got unsuppressed cdk-nag finding %s, want none", m)
+		}
+	})
+}
+
+func TestNewRegionalStackInvalid(t *testing.T) {
+	cfg := DefaultConfig
+	bad := DefaultConfig()
+	bad.Regions = []string{"us-east-1"}
+	tests := []struct {
+		name  string
+		props *RegionalStackProps
+		want  string
+	}{
+		{"nil props", nil, "props.Config is required"},
+		{"nil config", &RegionalStackProps{Region: "us-east-1"}, "props.Config is required"},
+		{"invalid config", &RegionalStackProps{Config: bad, Region: "us-east-1"}, "config: regions"},
+		{"region not configured", &RegionalStackProps{Config: cfg(), Region: "eu-west-1"}, `region "eu-west-1" is not one of the configured regions [us-east-1 us-west-2]`},
+		{"env region mismatch", &RegionalStackProps{Config: cfg(), Region: "us-east-1",
+			StackProps: awscdk.StackProps{Env: &awscdk.Environment{Region: jsii.String("us-west-2")}}}, `StackProps.Env.Region must be "us-east-1"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			func() {
+				defer func() { got = fmt.Sprint(recover()) }()
+				// Panics come before any construct is added to scope.
+				NewRegionalStack(nil, "x", tt.props)
+			}()
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("panic: got %q, want it to contain %q", got, tt.want)
+			}
+		})
+	}
+}

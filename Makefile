@@ -7,7 +7,7 @@ GO ?= go
 # -count=1: go test caches results even when handler sources it builds change.
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: test deps bench vet
+.PHONY: synth test deps bench vet synth-time
 
 # deps installs what the tests need: the pinned npm stand-ins (kinesalite,
 # local-aws-sqs, the CDK CLI) and the Go modules and tools (aws-lambda-rie).
@@ -17,12 +17,22 @@ deps: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
+# synth: the main job. Synthesizes the two regional stacks and the global
+# stack with cdk.json's configuration into cdk.out/ through the pinned CDK CLI
+# (no AWS account or credentials needed).
+synth: deps
+	npx --no-install cdk synth --no-notices
+
 vet:
 	$(GO) vet ./...
 
 test: deps vet
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test $(GOTEST_FLAGS) -race ./lambdas/...
+
+# synth-time: the app's warm synth time next to a one-resource app's.
+synth-time: deps
+	$(GO) test -run '^$$' -bench Synth -benchtime 3x .
 
 # bench: CPU per record on one core (-cpu 1), and bootstrap sizes; the README's
 # performance section quotes its output.

@@ -404,3 +404,50 @@ func TestCLISynth(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSynth reports the app's warm synth time (Go build cache and
+// handler bundles warm, a new process each time, as `cdk synth` runs it) next
+// to a one-resource Go CDK app's, the jsii floor, and their ratio:
+//
+//	go test -run '^$' -bench Synth -benchtime 3x .
+func BenchmarkSynth(b *testing.B) {
+	dir := b.TempDir()
+	bins := map[string]string{"app": ".", "floor": "./testdata/floorapp"}
+	for name, pkg := range bins {
+		out := filepath.Join(dir, name)
+		if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			b.Fatalf("go build %s: %v\n%s", pkg, err, msg)
+		}
+		bins[name] = out
+	}
+	ctx, err := cdkContext()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctxJSON, err := json.Marshal(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(bin string) time.Duration {
+		out := b.TempDir()
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "CDK_OUTDIR="+out, "CDK_CONTEXT_JSON="+string(ctxJSON),
+			"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20", "CDK_DEFAULT_ACCOUNT=")
+		start := time.Now()
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%s", bin, err, msg)
+		}
+		return time.Since(start)
+	}
+	run(bins["app"]) // warm the handler bundles
+	var app, floor time.Duration
+	b.ResetTimer()
+	for range b.N {
+		floor += run(bins["floor"])
+		app += run(bins["app"])
+	}
+	n := float64(b.N)
+	b.ReportMetric(app.Seconds()/n, "app-s/op")
+	b.ReportMetric(floor.Seconds()/n, "floor-s/op")
+	b.ReportMetric(app.Seconds()/floor.Seconds(), "ratio")
+}

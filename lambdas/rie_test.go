@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -47,25 +45,6 @@ func invoke(t *testing.T, fn *standin.RIE, event []byte, out any) {
 	}
 }
 
-// secretsManager is a minimal Secrets Manager endpoint (there is no local
-// stand-in for it): it answers GetSecretValue in the service's JSON protocol.
-func secretsManager(t *testing.T, secret string) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		if r.Header.Get("X-Amz-Target") != "secretsmanager.GetSecretValue" {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		var in struct{ SecretId string }
-		_ = json.Unmarshal(b, &in)
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		_ = json.NewEncoder(w).Encode(map[string]any{"ARN": in.SecretId, "Name": "api-keys", "SecretString": secret, "VersionId": "v1"})
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 func TestRIEIngest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -77,9 +56,8 @@ func TestRIEIngest(t *testing.T) {
 	if err := s3s.CreateBucket(ctx, spillBucket); err != nil {
 		t.Fatal(err)
 	}
-	sm := secretsManager(t, string(fixture(t, "ingest/ingest/testdata/api-keys-secret.json")))
-	env := append(standin.Env(region, kin, s3s),
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER="+sm,
+	sm := standin.StartSecretsManager(t, map[string]string{"api-keys": string(fixture(t, "ingest/ingest/testdata/api-keys-secret.json"))})
+	env := append(standin.Env(region, kin, s3s, sm),
 		"STREAM_NAME="+streamName, "SPILL_BUCKET="+spillBucket,
 		"API_KEYS_SECRET_ARN=arn:aws:secretsmanager:us-east-1:123456789012:secret:api-keys")
 	fn := standin.StartRIE(t, standin.BuildBootstrap(t, "./lambdas/ingest"), env)

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,7 +48,7 @@ type Kinesis struct {
 
 // StartKinesis starts kinesalite on 127.0.0.1 and a free port, stopped when
 // the test ends. It fails the test if kinesalite is not installed (run npm ci).
-func StartKinesis(t testing.TB, opts KinesisOptions) *Kinesis {
+func StartKinesis(t T, opts KinesisOptions) *Kinesis {
 	t.Helper()
 	root := RepoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, "node_modules", "kinesalite", "package.json")); err != nil {

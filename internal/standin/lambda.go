@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -48,7 +47,7 @@ var (
 // -ldflags="-s -w -buildid="). pkg is a path relative to the repository root
 // ("./lambdas/ingest", "./internal/standin/testdata/echo") or an import path.
 // The build is done once per test binary; the file must not be modified.
-func BuildBootstrap(t testing.TB, pkg string) string {
+func BuildBootstrap(t T, pkg string) string {
 	t.Helper()
 	root := RepoRoot(t)
 	buildsMu.Lock()
@@ -113,7 +112,7 @@ func buildDir() (string, error) {
 
 // rieBinary returns aws-lambda-rie as built by `go tool -n` (into the go
 // build cache, so later test runs reuse it).
-func rieBinary(t testing.TB) string {
+func rieBinary(t T) string {
 	t.Helper()
 	root := RepoRoot(t)
 	rieBin.once.Do(func() {
@@ -158,7 +157,7 @@ const DefaultFunctionTimeout = "30"
 // AWS_LAMBDA_FUNCTION_TIMEOUT (RIE enforces the timeout; env can override
 // any of these). Both the invoke API and RIE's runtime API listen on free
 // 127.0.0.1 ports, so RIE instances can run in parallel.
-func StartRIE(t testing.TB, bootstrap string, env []string) *RIE {
+func StartRIE(t T, bootstrap string, env []string) *RIE {
 	t.Helper()
 	bin := rieBinary(t)
 	if _, err := os.Stat(bootstrap); err != nil {

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -198,7 +197,7 @@ func (p *proc) wait(d time.Duration) error {
 
 // logOnFailure registers a cleanup that prints a stand-in's output tail when
 // the test failed: the first thing to read when a stand-in misbehaved.
-func logOnFailure(t testing.TB, name string, log *logBuffer) {
+func logOnFailure(t T, name string, log *logBuffer) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s output (tail):\n%s", name, log.String())

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
-	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -23,10 +22,11 @@ import (
 type S3 struct {
 	srv     *httptest.Server
 	failing atomic.Bool
+	onPut   atomic.Pointer[func(bucket, key string, size int64)]
 }
 
 // StartS3 starts the S3 stand-in, closed when the test ends.
-func StartS3(t testing.TB) *S3 {
+func StartS3(t T) *S3 {
 	t.Helper()
 	s := &S3{}
 	faker := gofakes3.New(s3mem.New())
@@ -38,10 +38,53 @@ func StartS3(t testing.TB) *S3 {
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>standin: failing on purpose</Message></Error>`)
 			return
 		}
-		h.ServeHTTP(w, r)
+		f := s.onPut.Load()
+		if f == nil || r.Method != http.MethodPut || !plainPut(r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if bucket, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); ok && key != "" && (rec.status == 0 || rec.status == http.StatusOK) {
+			(*f)(bucket, key, r.ContentLength)
+		}
 	}))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// OnPut calls f after every successful PutObject (path-style requests, so
+// the key is the URL path after the bucket): a stand-in for S3 event
+// notifications, which gofakes3 does not send. f runs on the request's
+// goroutine, before the client gets its answer.
+func (s *S3) OnPut(f func(bucket, key string, size int64)) { s.onPut.Store(&f) }
+
+// plainPut tells a PutObject (the SDK adds x-id=PutObject) from the other
+// PUTs: parts of multipart uploads, tagging, ACLs, CopyObject.
+func plainPut(r *http.Request) bool {
+	for k := range r.URL.Query() {
+		if k != "x-id" {
+			return false
+		}
+	}
+	return r.Header.Get("X-Amz-Copy-Source") == ""
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // Endpoint returns the base URL.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -20,7 +19,7 @@ type SQS struct {
 
 // StartSQS starts local-aws-sqs on 127.0.0.1 and a free port, stopped when
 // the test ends. It fails the test if it is not installed (run npm ci).
-func StartSQS(t testing.TB) *SQS {
+func StartSQS(t T) *SQS {
 	t.Helper()
 	root := RepoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, "node_modules", "local-aws-sqs", "package.json")); err != nil {

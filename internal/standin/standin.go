@@ -43,7 +43,7 @@ var (
 
 // RepoRoot returns the repository root: the nearest directory at or above
 // the working directory (a test's package directory) that holds go.mod.
-func RepoRoot(t testing.TB) string {
+func RepoRoot(t T) string {
 	t.Helper()
 	rootOnce.Do(func() { rootDir, rootErr = findRoot() })
 	if rootErr != nil {
@@ -131,6 +131,6 @@ func Setenv(t testing.TB, env []string) {
 }
 
 // startContext bounds a stand-in start by startTimeout and by the test.
-func startContext(t testing.TB) (context.Context, context.CancelFunc) {
+func startContext(t T) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.Context(), startTimeout)
 }

@@ -147,6 +147,26 @@ func (k *Kinesis) Restart(ctx context.Context) error {
 	return k.start(ctx)
 }
 
+// RestartEmpty is Restart without the data: kinesalite comes back on the
+// same port with no streams at all (a region whose Kinesis lost everything;
+// streams must be created again).
+func (k *Kinesis) RestartEmpty(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.p != nil {
+		if err := k.p.kill(); err != nil {
+			return err
+		}
+		k.p = nil
+	}
+	if k.dir != "" {
+		if err := os.RemoveAll(k.dir); err != nil {
+			return fmt.Errorf("kinesalite: remove data: %w", err)
+		}
+	}
+	return k.start(ctx)
+}
+
 // Hang stops the kinesalite process (SIGSTOP): connections are still
 // accepted by the kernel but no request is answered, so calls run into
 // their context deadline. Resume undoes it; Kill and Restart work on a hung

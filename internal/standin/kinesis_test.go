@@ -212,6 +212,24 @@ func TestKinesisRestartInMemoryStartsEmpty(t *testing.T) {
 	}
 }
 
+func TestKinesisRestartEmptyDropsData(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	k := standin.StartKinesis(t, standin.KinesisOptions{})
+	if err := k.CreateStream(ctx, "s", 1); err != nil {
+		t.Fatal(err)
+	}
+	endpoint := k.Endpoint()
+	if err := k.RestartEmpty(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := k.ReadAll(ctx, "s")
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) || k.Endpoint() != endpoint {
+		t.Errorf("after RestartEmpty: got %v at %s, want ResourceNotFoundException at %s", err, k.Endpoint(), endpoint)
+	}
+}
+
 // TestKinesisHang: while kinesalite hangs, a call runs into its context
 // deadline; after Resume the same client works again.
 func TestKinesisHang(t *testing.T) {

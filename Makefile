@@ -7,7 +7,7 @@ GO ?= go
 # -count=1: go test caches results even when handler sources it builds change.
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: synth test deps bench vet synth-time
+.PHONY: synth test deps bench vet synth-time drill
 
 # deps installs what the tests need: the pinned npm stand-ins (kinesalite,
 # local-aws-sqs, the CDK CLI) and the Go modules and tools (aws-lambda-rie).
@@ -29,6 +29,13 @@ vet:
 test: deps vet
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test $(GOTEST_FLAGS) -race ./lambdas/...
+
+# drill: the outage drill on this machine (see README): synthesizes, then runs
+# two local regions from cdk.out and fails region A's Kinesis. Options:
+# make drill DRILL_FLAGS="-failure hang -return empty".
+DRILL_FLAGS ?=
+drill: synth
+	$(GO) run ./drill/cmd/drill -cdk-out cdk.out -out drill-report $(DRILL_FLAGS)
 
 # synth-time: the app's warm synth time next to a one-resource app's.
 synth-time: deps

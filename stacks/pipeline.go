@@ -214,7 +214,11 @@ const (
 	// 1.5 s) and answered from cache within PROBE_CACHE_TTL; the ALB check
 	// times out after 4 s anyway.
 	pipelineHealthTimeout = 5 * time.Second
-	pipelineHealthMemory  = 256
+	// The deep check's probe: one PutRecord of at most 1 s, its result
+	// reused for 3 s (see the health function's environment).
+	pipelineHealthProbeTimeout  = time.Second
+	pipelineHealthProbeCacheTTL = 3 * time.Second
+	pipelineHealthMemory        = 256
 
 	pipelineReplayKinesisBudget = 20 * time.Second // replay KINESIS_BUDGET
 	pipelineReplayS3Timeout     = 10 * time.Second // replay S3_TIMEOUT, per S3 call
@@ -582,6 +586,14 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 	})
 	p.HealthFunction = p.goFunction("Health", HandlerHealth, "region health (/health, /health/deep)", pipelineHealthMemory, pipelineHealthTimeout, o.logRetention, map[string]*string{
 		"STREAM_NAME": streamName,
+		// A probe result is reused for PROBE_CACHE_TTL from the probe's end.
+		// Kept with PROBE_TIMEOUT under the region-health target group's 5 s
+		// interval, every check of one checker can probe; at 5 s only every
+		// other one could, doubling the failover time (the outage drill's
+		// FailoverBound: 36 s instead of 21 s). Kinesis still sees at most
+		// one canary per 3 s per instance, however many checkers there are.
+		"PROBE_CACHE_TTL": dur(pipelineHealthProbeCacheTTL),
+		"PROBE_TIMEOUT":   dur(pipelineHealthProbeTimeout),
 	})
 	penv := map[string]*string{}
 	for k, v := range o.processorEnv {

@@ -377,7 +377,7 @@ func pipelineEnvWant(s *pipelineStack, secretID any, extra map[string]any) map[s
 			"STREAM_NAME": stream, "SPILL_BUCKET": spill, "SPILL_PREFIX": "spill",
 			"API_KEYS_SECRET_ARN": secretID, "KINESIS_BUDGET": "3s", "SPILL_TIMEOUT": "4s",
 		},
-		"health":    {"STREAM_NAME": stream},
+		"health":    {"STREAM_NAME": stream, "PROBE_CACHE_TTL": "3s", "PROBE_TIMEOUT": "1s"},
 		"processor": processor,
 		"replay": {
 			"STREAM_NAME": stream, "SPILL_BUCKET": spill, "SPILL_PREFIX": "spill",

@@ -1,0 +1,257 @@
+package drill
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Target is where producers at one location send: an Accelerator entry point.
+type Target struct {
+	URL      string // the ingest URL, e.g. http://127.0.0.1:8080/v1/records
+	Location string
+}
+
+// LoadGen sends records with unique ids at a steady rate from several
+// producers that retry like a real client: a failed request (transport
+// error or any answer but 202) is sent again, with the same ids, after a
+// jittered backoff, up to Retries times.
+type LoadGen struct {
+	Targets   []Target      // producer p uses Targets[p % len(Targets)]
+	Producers int           // default 1
+	Rate      float64       // records per second over all producers; default 100
+	BatchSize int           // records per request; default 10
+	APIKey    string        // sent as "Authorization: Bearer <APIKey>"
+	Retries   int           // retries after the first attempt; default 0
+	Timeout   time.Duration // per attempt; default 10 s
+	Client    *http.Client  // nil: a client of its own
+	IDPrefix  string        // ids are "<IDPrefix>-<producer>-<seq>"; default "lg"
+}
+
+// LoadResult is what a LoadGen run offered and what was acknowledged.
+type LoadResult struct {
+	Sent     []string       // every id offered, by producer then sequence
+	Acked    map[string]Ack // ids answered 202, with the first such answer
+	Requests int            // HTTP attempts
+	Retries  int            // attempts after the first for a batch
+	Errors   int            // attempts that failed (transport error or not 202)
+}
+
+// Ack is the 202 answer that acknowledged an id.
+type Ack struct {
+	Region  string // the X-Twinstream-Region header of the answer ("" if absent)
+	At      time.Time
+	Spilled bool // the answer said spilled > 0: for the whole request, not this id alone
+}
+
+// Backoff between attempts: equal jitter over an exponential base, so
+// retrying producers do not arrive in lockstep.
+const (
+	lgBackoffBase = 100 * time.Millisecond
+	lgBackoffMax  = 2 * time.Second
+	lgPad         = "twinstream-outage-drill-padding-0123456789-abcdefghijklmnopqrstuvwxyz"
+)
+
+// Run sends until ctx ends, then waits for requests in flight to finish (they
+// are not cut short: an answer the server sends is still recorded) and
+// returns the result. A batch whose retries are pending when ctx ends is not
+// sent again.
+func (g *LoadGen) Run(ctx context.Context) *LoadResult {
+	producers := max(g.Producers, 1)
+	batch := max(g.BatchSize, 1)
+	rate := g.Rate
+	if rate <= 0 {
+		rate = 100
+	}
+	prefix := g.IDPrefix
+	if prefix == "" {
+		prefix = "lg"
+	}
+	timeout := g.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	client := g.Client
+	if client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = producers
+		client = &http.Client{Transport: tr}
+	}
+	if len(g.Targets) == 0 {
+		return &LoadResult{Acked: map[string]Ack{}}
+	}
+	// Each producer sends one batch per tick: its share of Rate.
+	every := time.Duration(float64(time.Second) * float64(batch) * float64(producers) / rate)
+	every = max(every, time.Microsecond)
+
+	parts := make([]*LoadResult, producers)
+	var wg sync.WaitGroup
+	for p := range producers {
+		parts[p] = &LoadResult{Acked: map[string]Ack{}}
+		pr := &lgProducer{
+			g: g, client: client, res: parts[p], target: g.Targets[p%len(g.Targets)],
+			prefix: prefix + "-" + strconv.Itoa(p) + "-", batch: batch, timeout: timeout,
+		}
+		// Producers start spread over one tick, so the load is steady rather
+		// than a burst of every producer at once.
+		offset := every * time.Duration(p) / time.Duration(producers)
+		wg.Go(func() { pr.run(ctx, offset, every) })
+	}
+	wg.Wait()
+
+	out := &LoadResult{Acked: map[string]Ack{}}
+	for _, part := range parts {
+		out.Sent = append(out.Sent, part.Sent...)
+		for id, ack := range part.Acked {
+			if _, seen := out.Acked[id]; !seen {
+				out.Acked[id] = ack
+			}
+		}
+		out.Requests += part.Requests
+		out.Retries += part.Retries
+		out.Errors += part.Errors
+	}
+	return out
+}
+
+// lgProducer is one producer; its result is its own until Run merges them.
+type lgProducer struct {
+	g       *LoadGen
+	client  *http.Client
+	res     *LoadResult
+	target  Target
+	prefix  string
+	batch   int
+	timeout time.Duration
+	seq     int
+}
+
+func (p *lgProducer) run(ctx context.Context, offset, every time.Duration) {
+	if offset > 0 && !lgSleep(ctx, offset) {
+		return
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		p.sendBatch(ctx)
+		// A batch that took longer than a tick is not followed by a burst:
+		// the ticker drops the ticks missed.
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// sendBatch offers the next batch of ids and retries it until acknowledged,
+// out of retries, or ctx ends.
+func (p *lgProducer) sendBatch(ctx context.Context) {
+	ids := make([]string, p.batch)
+	var body bytes.Buffer
+	for i := range ids {
+		p.seq++
+		ids[i] = p.prefix + strconv.Itoa(p.seq)
+		line := struct {
+			ID   string `json:"id"`
+			Data struct {
+				N   int    `json:"n"`
+				Pad string `json:"pad"`
+			} `json:"data"`
+		}{ID: ids[i]}
+		line.Data.N, line.Data.Pad = p.seq, lgPad
+		b, _ := json.Marshal(line) // cannot fail: strings and ints only
+		body.Write(b)
+		body.WriteByte('\n')
+	}
+	p.res.Sent = append(p.res.Sent, ids...)
+
+	retries := max(p.g.Retries, 0)
+	for attempt := 0; attempt <= retries; attempt++ {
+		if attempt > 0 {
+			if !lgSleep(ctx, lgBackoff(attempt)) {
+				return
+			}
+			p.res.Retries++
+		}
+		p.res.Requests++
+		ack, ok := p.post(ctx, body.Bytes())
+		if ok {
+			for _, id := range ids {
+				if _, seen := p.res.Acked[id]; !seen {
+					p.res.Acked[id] = ack
+				}
+			}
+			return
+		}
+		p.res.Errors++
+	}
+}
+
+// post makes one attempt. It is not cut short when ctx ends: only Timeout
+// applies, so an answer already on its way is recorded.
+func (p *lgProducer) post(ctx context.Context, body []byte) (Ack, bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.target.URL, bytes.NewReader(body))
+	if err != nil {
+		return Ack{}, false
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+p.g.APIKey)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return Ack{}, false
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusAccepted {
+		return Ack{}, false
+	}
+	ack := Ack{Region: resp.Header.Get(HeaderRegion), At: time.Now()}
+	// The 202 is the acknowledgement; the body only says whether it spilled.
+	// An unreadable body leaves Spilled false.
+	if err == nil {
+		var a struct {
+			Spilled int `json:"spilled"`
+		}
+		if json.Unmarshal(raw, &a) == nil {
+			ack.Spilled = a.Spilled > 0
+		}
+	}
+	return ack, true
+}
+
+// lgBackoff is the wait before retry n (n >= 1): between half and all of
+// min(base * 2^(n-1), max).
+func lgBackoff(n int) time.Duration {
+	d := lgBackoffMax
+	if n-1 < 5 {
+		d = min(lgBackoffBase<<(n-1), lgBackoffMax)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// lgSleep waits d or until ctx ends, and says whether it waited the full d.
+func lgSleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// String summarizes the result in one line.
+func (r *LoadResult) String() string {
+	return fmt.Sprintf("sent %d, acked %d, requests %d, retries %d, errors %d", len(r.Sent), len(r.Acked), r.Requests, r.Retries, r.Errors)
+}

@@ -1,0 +1,253 @@
+package drill
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lgFake is an ingest fake: it fails the first attempt of every third batch
+// (503 or a dropped connection) and answers 202 otherwise, saying spilled for
+// every other batch.
+type lgFake struct {
+	t      *testing.T
+	fail   string // "503" or "drop"
+	stopAt int    // cancel the run while answering this many-th 202
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	attempts map[string][]string // batch (its first id) -> ids of each attempt, joined
+	arrived  map[string][]time.Time
+	acked    map[string]bool // ids answered 202
+	spilled  map[string]bool // ids answered 202 with spilled > 0
+	requests int
+	failed   int      // answers that were not 202
+	oks      int      // 202 answers
+	stopIDs  []string // the batch in flight when the run was cancelled
+}
+
+func (f *lgFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ids []string
+	var body bytes.Buffer
+	body.ReadFrom(r.Body)
+	sc := bufio.NewScanner(&body)
+	for sc.Scan() {
+		var line struct {
+			ID   string `json:"id"`
+			Data struct {
+				N   int    `json:"n"`
+				Pad string `json:"pad"`
+			} `json:"data"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&line); err != nil || line.ID == "" || line.Data.N <= 0 || line.Data.Pad == "" {
+			f.t.Errorf("bad NDJSON line %q: %v", sc.Text(), err)
+		}
+		if !strings.HasSuffix(line.ID, "-"+strconv.Itoa(line.Data.N)) {
+			f.t.Errorf("line %q: n is not the id's sequence number", sc.Text())
+		}
+		ids = append(ids, line.ID)
+	}
+	if got := r.Header.Get("Content-Type"); got != "application/x-ndjson" {
+		f.t.Errorf("Content-Type: got %q, want application/x-ndjson", got)
+	}
+	if got := r.Header.Get("Authorization"); got != "Bearer k-123" {
+		f.t.Errorf("Authorization: got %q, want Bearer k-123", got)
+	}
+	if r.Method != http.MethodPost || len(ids) == 0 {
+		f.t.Errorf("got %s with %d records, want POST with records", r.Method, len(ids))
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+
+	f.mu.Lock()
+	f.requests++
+	key := ids[0]
+	attempt := len(f.attempts[key])
+	f.attempts[key] = append(f.attempts[key], strings.Join(ids, ","))
+	f.arrived[key] = append(f.arrived[key], time.Now())
+	seq, _ := strconv.Atoi(key[strings.LastIndexByte(key, '-')+1:])
+	batch := (seq - 1) / len(ids) // the producer's batch number, from 0
+	if attempt == 0 && batch%3 == 0 {
+		f.failed++
+		f.mu.Unlock()
+		if f.fail == "drop" {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, `{"error":"no","stored":[],"failed":[0]}`)
+		return
+	}
+	spilled := 0
+	if batch%2 == 1 {
+		spilled = len(ids)
+	}
+	for _, id := range ids {
+		f.acked[id] = true
+		f.spilled[id] = spilled > 0
+	}
+	f.oks++
+	if f.oks == f.stopAt {
+		// The run ends while this answer is on its way: it must still count.
+		f.cancel()
+		f.stopIDs = ids
+	}
+	f.mu.Unlock()
+	w.Header().Set(HeaderRegion, "fake-1")
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(map[string]any{"accepted": len(ids), "spilled": spilled, "ids": ids})
+}
+
+func TestLoadGen(t *testing.T) {
+	tests := []struct {
+		name      string
+		fail      string
+		retries   int
+		producers int
+		batch     int
+	}{
+		{name: "503 first, then 202 on a retry", fail: "503", retries: 3, producers: 3, batch: 4},
+		{name: "dropped connection first, then 202 on a retry", fail: "drop", retries: 2, producers: 2, batch: 5},
+		{name: "no retries: failed batches stay unacknowledged", fail: "503", retries: 0, producers: 2, batch: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The fake cancels after enough 202s; the timeout is a safety net
+			// so a broken LoadGen fails the test instead of hanging it.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			f := &lgFake{t: t, fail: tt.fail, stopAt: 20, cancel: cancel,
+				attempts: map[string][]string{}, arrived: map[string][]time.Time{}, acked: map[string]bool{}, spilled: map[string]bool{}}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			g := &LoadGen{
+				Targets:   []Target{{URL: srv.URL + "/v1/records", Location: "east"}, {URL: srv.URL + "/v1/records", Location: "west"}},
+				Producers: tt.producers, Rate: 2000, BatchSize: tt.batch, APIKey: "k-123",
+				Retries: tt.retries, Timeout: 5 * time.Second, IDPrefix: "t",
+			}
+			res := g.Run(ctx)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.oks < f.stopAt {
+				t.Fatalf("the run ended after %d answers 202, want it to run until the %d-th", f.oks, f.stopAt)
+			}
+
+			// Sent: unique ids in whole batches.
+			if len(res.Sent)%tt.batch != 0 || len(res.Sent) == 0 {
+				t.Fatalf("sent %d ids, want a positive multiple of %d", len(res.Sent), tt.batch)
+			}
+			seen := map[string]bool{}
+			for _, id := range res.Sent {
+				if seen[id] {
+					t.Errorf("id %s offered twice", id)
+				}
+				seen[id] = true
+			}
+			// Acked: exactly the ids the fake answered 202, each once, with
+			// that answer's region and spilled flag.
+			if len(res.Acked) != len(f.acked) {
+				t.Errorf("acked %d ids, want %d (the fake's 202s)", len(res.Acked), len(f.acked))
+			}
+			for id := range f.acked {
+				ack, ok := res.Acked[id]
+				if !ok {
+					t.Errorf("id %s answered 202 but not acked", id)
+					continue
+				}
+				if !seen[id] {
+					t.Errorf("id %s acked but not in Sent", id)
+				}
+				if ack.Spilled != f.spilled[id] || ack.Region != "fake-1" || ack.At.IsZero() {
+					t.Errorf("ack of %s: got %+v, want spilled %v, region fake-1, a time", id, ack, f.spilled[id])
+				}
+			}
+			for _, id := range f.stopIDs {
+				if _, ok := res.Acked[id]; !ok {
+					t.Errorf("id %s of the request in flight when the run ended: not acked, want acked", id)
+				}
+			}
+			// Retries reuse the ids of the first attempt, and stay within Retries.
+			batches, retried := 0, 0
+			for key, att := range f.attempts {
+				batches++
+				if len(att) > 1+tt.retries {
+					t.Errorf("batch %s: %d attempts, want at most %d", key, len(att), 1+tt.retries)
+				}
+				for i, a := range att[1:] {
+					retried++
+					if a != att[0] {
+						t.Errorf("batch %s retried with ids %s, want %s", key, a, att[0])
+					}
+					// A lower bound: sleeps never end early, so it cannot flake.
+					if gap := f.arrived[key][i+1].Sub(f.arrived[key][i]); gap < lgBackoffBase/2 {
+						t.Errorf("batch %s retried %v after the failure, want a backoff of at least %v", key, gap, lgBackoffBase/2)
+					}
+				}
+			}
+			if batches > len(res.Sent)/tt.batch {
+				t.Errorf("fake saw %d batches, want at most the %d offered", batches, len(res.Sent)/tt.batch)
+			}
+			if res.Requests != f.requests || res.Retries != retried || res.Errors != f.failed {
+				t.Errorf("got requests %d retries %d errors %d, want %d %d %d", res.Requests, res.Retries, res.Errors, f.requests, retried, f.failed)
+			}
+			if f.failed == 0 || (tt.retries > 0 && retried == 0) {
+				t.Errorf("fake failed %d and saw %d retries: the case does not exercise retries", f.failed, retried)
+			}
+			if tt.retries == 0 && len(res.Acked) >= len(res.Sent) {
+				t.Errorf("no retries: acked %d of %d, want the failed batches unacknowledged", len(res.Acked), len(res.Sent))
+			}
+			// Producers spread over the targets: every producer sent.
+			for p := range tt.producers {
+				prefix := "t-" + strconv.Itoa(p) + "-"
+				if !slices.ContainsFunc(res.Sent, func(id string) bool { return strings.HasPrefix(id, prefix) }) {
+					t.Errorf("producer %d sent nothing", p)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadGenNoTargets(t *testing.T) {
+	res := (&LoadGen{}).Run(context.Background())
+	if len(res.Sent) != 0 || len(res.Acked) != 0 || res.Requests != 0 {
+		t.Errorf("got %v, want nothing sent", res)
+	}
+}
+
+func TestLgBackoff(t *testing.T) {
+	tests := []struct {
+		n        int
+		min, max time.Duration
+	}{
+		{1, 50 * time.Millisecond, 100 * time.Millisecond},
+		{2, 100 * time.Millisecond, 200 * time.Millisecond},
+		{5, 800 * time.Millisecond, 1600 * time.Millisecond},
+		{6, time.Second, 2 * time.Second},
+		{60, time.Second, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.n), func(t *testing.T) {
+			for range 200 {
+				if d := lgBackoff(tt.n); d < tt.min || d > tt.max {
+					t.Fatalf("lgBackoff(%d) = %v, want %v to %v", tt.n, d, tt.min, tt.max)
+				}
+			}
+		})
+	}
+}

@@ -29,6 +29,7 @@ var update = flag.Bool("update", false, "rewrite the golden templates in testdat
 // synthesized is the default app, synthesized once for all tests (with the
 // cdk-nag AwsSolutions checks applied, which add annotations, not resources).
 var synthesized struct {
+	outdir    string
 	stacks    *stacks.Stacks
 	assembly  cxapi.CloudAssembly
 	templates map[string][]byte // stack id -> template JSON as the CLI writes it
@@ -82,7 +83,8 @@ func synthDefault(out string) error {
 	if err != nil {
 		return err
 	}
-	app := newApp(ctx, out)
+	synthesized.outdir = out
+	app := newApp(ctx, out) // with CDK's built-in CloudFormation validation, which app.go skips
 	cfg, err := config(app)
 	if err != nil {
 		return err
@@ -223,6 +225,52 @@ func TestCdkNag(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCloudFormationValidation: CDK's built-in CloudFormation validation
+// (which `cdk synth` skips for speed, see app.go) finds nothing in the app's
+// templates; a stack with a known finding shows the validation really runs.
+func TestCloudFormationValidation(t *testing.T) {
+	violations := func(t *testing.T, dir string) []string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, "validation-report.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			PluginReports []struct {
+				PluginName string
+				Violations []struct {
+					RuleName    string
+					Description string
+					Severity    string
+				}
+			}
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range r.PluginReports {
+			for _, v := range p.Violations {
+				out = append(out, fmt.Sprintf("%s %s %s: %s", p.PluginName, v.Severity, v.RuleName, v.Description))
+			}
+		}
+		return out
+	}
+	for _, v := range violations(t, synthesized.outdir) {
+		t.Errorf("app: got finding %s, want none", v)
+	}
+	// The control: a subnet in a hard-coded AZ is a known warning (W3010).
+	dir := t.TempDir()
+	app := newApp(nil, dir)
+	stack := awscdk.NewStack(app, jsii.String("Control"), &awscdk.StackProps{Env: &awscdk.Environment{Region: jsii.String("us-east-1")}})
+	awscdk.NewCfnResource(stack, jsii.String("Subnet"), &awscdk.CfnResourceProps{Type: jsii.String("AWS::EC2::Subnet"),
+		Properties: &map[string]any{"VpcId": "vpc-12345678", "CidrBlock": "10.0.0.0/24", "AvailabilityZone": "us-east-1a"}})
+	app.Synth(nil)
+	if got := violations(t, dir); len(got) == 0 {
+		t.Error("control stack: got no finding, want the hard-coded AZ reported (is the validation running?)")
 	}
 }
 
@@ -407,7 +455,10 @@ func TestCLISynth(t *testing.T) {
 
 // BenchmarkSynth reports the app's warm synth time (Go build cache and
 // handler bundles warm, a new process each time, as `cdk synth` runs it) next
-// to a one-resource Go CDK app's, the jsii floor, and their ratio:
+// to a one-resource Go CDK app's, the jsii floor, and their ratio. The app
+// skips CDK's built-in CloudFormation validation (the tests run it); the
+// floor is a default app, which runs it, so the floor is also measured
+// without it (floor-noval) for the like-for-like ratio (ratio-noval):
 //
 //	go test -run '^$' -bench Synth -benchtime 3x .
 func BenchmarkSynth(b *testing.B) {
@@ -428,11 +479,12 @@ func BenchmarkSynth(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	run := func(bin string) time.Duration {
+	run := func(bin string, env ...string) time.Duration {
 		out := b.TempDir()
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), "CDK_OUTDIR="+out, "CDK_CONTEXT_JSON="+string(ctxJSON),
 			"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20", "CDK_DEFAULT_ACCOUNT=")
+		cmd.Env = append(cmd.Env, env...)
 		start := time.Now()
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("%s: %v\n%s", bin, err, msg)
@@ -440,14 +492,17 @@ func BenchmarkSynth(b *testing.B) {
 		return time.Since(start)
 	}
 	run(bins["app"]) // warm the handler bundles
-	var app, floor time.Duration
+	var app, floor, floorNoVal time.Duration
 	b.ResetTimer()
 	for range b.N {
 		floor += run(bins["floor"])
+		floorNoVal += run(bins["floor"], "CDK_VALIDATION=false")
 		app += run(bins["app"])
 	}
 	n := float64(b.N)
 	b.ReportMetric(app.Seconds()/n, "app-s/op")
 	b.ReportMetric(floor.Seconds()/n, "floor-s/op")
+	b.ReportMetric(floorNoVal.Seconds()/n, "floor-noval-s/op")
 	b.ReportMetric(app.Seconds()/floor.Seconds(), "ratio")
+	b.ReportMetric(app.Seconds()/floorNoVal.Seconds(), "ratio-noval")
 }

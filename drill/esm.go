@@ -106,8 +106,8 @@ func (b *esmBackoff) next() time.Duration {
 
 func (b *esmBackoff) reset() { b.n = 0 }
 
-// esmSleep waits d or until ctx ends; it reports whether ctx is still live.
-func esmSleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d or until ctx ends; it reports whether it waited the full d.
+func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -260,7 +260,7 @@ func (p *KinesisPoller) Run(ctx context.Context) error {
 			}
 			p.stats.fail(fmt.Errorf("list shards: %w", err), true)
 			el.failed("kinesis poller: list shards failed, retrying", err, "stream", p.Stream)
-			esmSleep(ctx, bo.next())
+			sleep(ctx, bo.next())
 			continue
 		}
 		el.ok("kinesis poller: list shards works again", "stream", p.Stream)
@@ -299,7 +299,7 @@ func (p *KinesisPoller) Run(ctx context.Context) error {
 			}
 		}
 		first = false
-		esmSleep(ctx, esmDiscoverEvery)
+		sleep(ctx, esmDiscoverEvery)
 	}
 	return nil
 }
@@ -377,7 +377,7 @@ func (s *esmShard) run(ctx context.Context) {
 				}
 				s.p.stats.fail(fmt.Errorf("shard %s: get shard iterator: %w", s.id, err), true)
 				s.el.failed("kinesis poller: get shard iterator failed, retrying", err, "checkpoint", s.checkpoint)
-				esmSleep(ctx, bo.next())
+				sleep(ctx, bo.next())
 				continue
 			}
 		}
@@ -394,7 +394,7 @@ func (s *esmShard) run(ctx context.Context) {
 				s.gone(err)
 				s.p.stats.fail(fmt.Errorf("shard %s: get records: %w", s.id, err), true)
 				s.el.failed("kinesis poller: get records failed, retrying", err, "checkpoint", s.checkpoint)
-				esmSleep(ctx, bo.next())
+				sleep(ctx, bo.next())
 				continue
 			}
 			s.el.ok("kinesis poller: reading again", "checkpoint", s.checkpoint)
@@ -405,19 +405,19 @@ func (s *esmShard) run(ctx context.Context) {
 				s.p.log().Info("kinesis poller: shard read to its end", "stream", s.p.Stream, "shard", s.id)
 				return
 			}
-			esmSleep(ctx, s.p.pollInterval())
+			sleep(ctx, s.p.pollInterval())
 			continue
 		}
 		if wait := s.wait(); wait > 0 {
 			if caughtUp {
-				esmSleep(ctx, min(wait, s.p.pollInterval()))
+				sleep(ctx, min(wait, s.p.pollInterval()))
 			}
 			continue
 		}
 		if s.invoke(ctx) {
 			bo.reset()
 		} else if ctx.Err() == nil {
-			esmSleep(ctx, bo.next())
+			sleep(ctx, bo.next())
 		}
 	}
 }
@@ -754,13 +754,13 @@ func (p *SQSPoller) Run(ctx context.Context) error {
 			}
 			p.stats.fail(fmt.Errorf("receive: %w", err), true)
 			el.failed("sqs poller: receive failed, retrying", err)
-			esmSleep(ctx, bo.next())
+			sleep(ctx, bo.next())
 			continue
 		}
 		el.ok("sqs poller: receiving again")
 		bo.reset()
 		if len(msgs) == 0 {
-			esmSleep(ctx, esmPollInterval)
+			sleep(ctx, esmPollInterval)
 			continue
 		}
 		p.handle(ctx, msgs)

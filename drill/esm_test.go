@@ -43,7 +43,7 @@ func esmTestLog() *slog.Logger {
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
-		if !esmSleep(ctx, 20*time.Millisecond) {
+		if !sleep(ctx, 20*time.Millisecond) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
@@ -501,7 +501,7 @@ func TestKinesisPollerStreamRecreated(t *testing.T) {
 				if _, err := k.Client().DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)}); err != nil {
 					return nil
 				}
-				if !esmSleep(ctx, 10*time.Millisecond) {
+				if !sleep(ctx, 10*time.Millisecond) {
 					return ctx.Err()
 				}
 			}

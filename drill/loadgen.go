@@ -134,7 +134,7 @@ type lgProducer struct {
 }
 
 func (p *lgProducer) run(ctx context.Context, offset, every time.Duration) {
-	if offset > 0 && !lgSleep(ctx, offset) {
+	if offset > 0 && !sleep(ctx, offset) {
 		return
 	}
 	tick := time.NewTicker(every)
@@ -176,7 +176,7 @@ func (p *lgProducer) sendBatch(ctx context.Context) {
 	retries := max(p.g.Retries, 0)
 	for attempt := 0; attempt <= retries; attempt++ {
 		if attempt > 0 {
-			if !lgSleep(ctx, lgBackoff(attempt)) {
+			if !sleep(ctx, lgBackoff(attempt)) {
 				return
 			}
 			p.res.Retries++
@@ -237,18 +237,6 @@ func lgBackoff(n int) time.Duration {
 		d = min(lgBackoffBase<<(n-1), lgBackoffMax)
 	}
 	return d/2 + rand.N(d/2+1)
-}
-
-// lgSleep waits d or until ctx ends, and says whether it waited the full d.
-func lgSleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // String summarizes the result in one line.

@@ -497,12 +497,3 @@ func randomKey() string {
 	_, _ = rand.Read(b)
 	return "drill-" + hex.EncodeToString(b)
 }
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}

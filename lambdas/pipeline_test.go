@@ -113,11 +113,16 @@ func produce(t *testing.T, url string, producers int, stop <-chan struct{}) (ack
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A steady rate (one request per 50 ms per producer), as the
+			// outage would find it: spilling answers fast, and an unpaced
+			// producer would only measure how fast the stand-ins are.
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
 			for n := 0; ; n++ {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-tick.C:
 				}
 				var body bytes.Buffer
 				for k := 0; k < 20; k++ {

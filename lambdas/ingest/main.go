@@ -42,6 +42,9 @@ func build(ctx context.Context, e *env.Reader) (*ingest.Handler, error) {
 		MaxRecords:    e.Int("MAX_RECORDS", ingest.DefaultMaxRecords, 1, ingest.MaxMaxRecords),
 		KinesisBudget: e.Duration("KINESIS_BUDGET", ingest.DefaultKinesisBudget),
 		SpillTimeout:  e.Duration("SPILL_TIMEOUT", ingest.DefaultSpillTimeout),
+		// -1 turns the breaker off.
+		BreakerAfter:    e.Int("KINESIS_BREAKER_AFTER", ingest.DefaultBreakerAfter, -1, 1000),
+		BreakerCooldown: e.Duration("KINESIS_BREAKER_COOLDOWN", ingest.DefaultBreakerCooldown),
 	}
 	streamName := e.String("STREAM_NAME")
 	callTimeout := e.Duration("KINESIS_CALL_TIMEOUT", ingest.DefaultKinesisCallTimeout)

@@ -39,6 +39,8 @@ const (
 	DefaultKinesisCallTimeout = time.Second
 	DefaultSpillTimeout       = 4 * time.Second
 	DefaultMargin             = 200 * time.Millisecond
+	DefaultBreakerAfter       = 3
+	DefaultBreakerCooldown    = 5 * time.Second
 	// MaxMaxRecords bounds MaxRecords so that a 400 answer listing every
 	// record stays well under the ALB's 1 MB response limit.
 	MaxMaxRecords = 5000
@@ -95,6 +97,13 @@ type Config struct {
 	SpillTimeout time.Duration
 	// Margin is kept free before the request's deadline to answer. Default 200ms.
 	Margin time.Duration
+	// BreakerAfter: after this many requests in a row in which Kinesis took
+	// no record, requests spill at once (without waiting for Kinesis) for
+	// BreakerCooldown, then one request tries Kinesis again. Default 3;
+	// negative disables it.
+	BreakerAfter int
+	// BreakerCooldown is how long requests skip Kinesis. Default 5s.
+	BreakerCooldown time.Duration
 }
 
 // Deps are the handler's collaborators.
@@ -116,6 +125,7 @@ type Handler struct {
 	now     func() time.Time
 	ids     *record.IDs
 	keys    *keyring
+	breaker *breaker
 }
 
 // New checks the configuration and returns a handler.
@@ -156,6 +166,10 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	def(&cfg.KinesisBudget, DefaultKinesisBudget)
 	def(&cfg.SpillTimeout, DefaultSpillTimeout)
 	def(&cfg.Margin, DefaultMargin)
+	def(&cfg.BreakerCooldown, DefaultBreakerCooldown)
+	if cfg.BreakerAfter == 0 {
+		cfg.BreakerAfter = DefaultBreakerAfter
+	}
 	if cfg.MaxRecords == 0 {
 		cfg.MaxRecords = DefaultMaxRecords
 	}
@@ -166,6 +180,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if h.ids == nil {
 		h.ids = record.NewIDs()
 	}
+	h.breaker = &breaker{after: max(cfg.BreakerAfter, 0), cooldown: cfg.BreakerCooldown, now: h.now}
 	h.keys = &keyring{fetch: secretKeys(deps.Secrets, cfg.KeysSecretARN, cfg.SecretTimeout), ttl: cfg.KeysTTL, now: h.now}
 	return h, nil
 }
@@ -376,7 +391,9 @@ func (h *Handler) store(ctx context.Context, a answer, now time.Time, envs []rec
 	failed := make([]bool, len(entries))
 	nFailed := 0
 	var kerr error
-	if budget := h.kinesisBudget(ctx); budget > 0 {
+	budget := h.kinesisBudget(ctx)
+	switch {
+	case budget > 0 && h.breaker.allow():
 		kctx, cancel := context.WithTimeout(base, budget)
 		res := h.kinesis.Put(kctx, entries)
 		cancel()
@@ -387,8 +404,12 @@ func (h *Handler) store(ctx context.Context, a answer, now time.Time, envs []rec
 				nFailed++
 			}
 		}
-	} else {
+		h.breaker.done(nFailed < len(entries))
+	default:
 		kerr = errors.New("no time left for kinesis")
+		if budget > 0 {
+			kerr = errKinesisSkipped
+		}
 		for i := range failed {
 			failed[i] = true
 		}
@@ -422,6 +443,9 @@ func (h *Handler) store(ctx context.Context, a answer, now time.Time, envs []rec
 	a.body = accepted{Accepted: len(entries), Spilled: a.spill, IDs: ids}
 	return a
 }
+
+// errKinesisSkipped says why a request spilled without trying Kinesis.
+var errKinesisSkipped = errors.New("kinesis skipped: it took nothing from the last requests, retrying after the cooldown")
 
 // kinesisBudget is KinesisBudget, less when the request's deadline leaves
 // less: the spill call and the answer must still fit before it.

@@ -138,13 +138,22 @@ func (k *Kinesis) Kill() error {
 func (k *Kinesis) Restart(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.p != nil {
-		if err := k.p.kill(); err != nil {
-			return err
-		}
-		k.p = nil
+	if err := k.killLocked(); err != nil {
+		return err
 	}
 	return k.start(ctx)
+}
+
+// killLocked kills kinesalite if it runs (or hangs); k.mu is held.
+func (k *Kinesis) killLocked() error {
+	if k.p == nil {
+		return nil
+	}
+	err := k.p.kill()
+	if err == nil {
+		k.p = nil
+	}
+	return err
 }
 
 // RestartEmpty is Restart without the data: kinesalite comes back on the
@@ -153,11 +162,8 @@ func (k *Kinesis) Restart(ctx context.Context) error {
 func (k *Kinesis) RestartEmpty(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.p != nil {
-		if err := k.p.kill(); err != nil {
-			return err
-		}
-		k.p = nil
+	if err := k.killLocked(); err != nil {
+		return err
 	}
 	if k.dir != "" {
 		if err := os.RemoveAll(k.dir); err != nil {

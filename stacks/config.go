@@ -42,6 +42,26 @@ type Config struct {
 	// "<region>a" and "<region>b". They are named explicitly so that synth
 	// never looks them up (no credentials needed, no dummy AZs).
 	AvailabilityZones map[string][]string `json:"availabilityZones,omitempty"`
+	// RateLimitPerIP is how many requests to /v1/records one client IP may
+	// send in 5 minutes before the WAF in front of each ALB answers 429.
+	// Default DefaultRateLimitPerIP; -1 turns the limit off.
+	RateLimitPerIP int `json:"rateLimitPerIp,omitempty"`
+}
+
+// DefaultRateLimitPerIP (requests per 5 minutes per client IP, about 100 a
+// second) stops one runaway client; a producer that needs more sends
+// bigger batches (up to 500 records a request).
+const DefaultRateLimitPerIP = 30000
+
+// RateLimit is the effective per-IP limit, 0 when it is off.
+func (c *Config) RateLimit() int {
+	switch {
+	case c.RateLimitPerIP < 0:
+		return 0
+	case c.RateLimitPerIP == 0:
+		return DefaultRateLimitPerIP
+	}
+	return c.RateLimitPerIP
 }
 
 // Domain is the DNS setup: an existing Route 53 public hosted zone and the
@@ -104,7 +124,7 @@ func ParseConfig(v any) (*Config, error) {
 	dec.DisallowUnknownFields()
 	var c Config
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config: context key %q: %w (allowed keys: name, regions, account, domain, alarmEmail, availabilityZones)", ContextKey, err)
+		return nil, fmt.Errorf("config: context key %q: %w (allowed keys: name, regions, account, domain, alarmEmail, availabilityZones, rateLimitPerIp)", ContextKey, err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -156,6 +176,10 @@ func (c *Config) Validate() error {
 	}
 	if c.AlarmEmail != "" && !emailRE.MatchString(c.AlarmEmail) {
 		return bad("alarmEmail", c.AlarmEmail, "want an email address, or leave it out")
+	}
+	// WAF rate-based rules take 10 to 2,000,000,000 requests per window.
+	if c.RateLimitPerIP != 0 && c.RateLimitPerIP != -1 && (c.RateLimitPerIP < 10 || c.RateLimitPerIP > 2_000_000_000) {
+		return bad("rateLimitPerIp", c.RateLimitPerIP, "want requests per 5 minutes per client IP from 10 to 2000000000, or -1 for no limit")
 	}
 	for r, azs := range c.AvailabilityZones {
 		if !slices.Contains(c.Regions, r) {

@@ -40,6 +40,14 @@ func TestParseConfigObject(t *testing.T) {
 	}
 }
 
+func TestRateLimit(t *testing.T) {
+	for _, tc := range []struct{ set, want int }{{0, DefaultRateLimitPerIP}, {-1, 0}, {500, 500}} {
+		if got := (&Config{RateLimitPerIP: tc.set}).RateLimit(); got != tc.want {
+			t.Errorf("rateLimitPerIp %d: got %d, want %d", tc.set, got, tc.want)
+		}
+	}
+}
+
 func TestDefaultConfigIsValid(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
@@ -70,6 +78,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"AZ for another region", `{` + ok + `,"availabilityZones":{"eu-west-1":["eu-west-1a","eu-west-1b"]}}`, []string{"availabilityZones", `"eu-west-1"`, "among the regions"}},
 		{"AZ of another region", `{` + ok + `,"availabilityZones":{"us-east-1":["us-east-1a","us-west-2b"]}}`, []string{"availabilityZones.us-east-1", `"us-west-2b"`, "not an availability zone of us-east-1"}},
 		{"one AZ", `{` + ok + `,"availabilityZones":{"us-east-1":["us-east-1a"]}}`, []string{"availabilityZones.us-east-1", "two different"}},
+		{"rate limit too low", `{` + ok + `,"rateLimitPerIp":5}`, []string{"rateLimitPerIp", "5", "from 10 to 2000000000, or -1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

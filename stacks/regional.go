@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -59,6 +60,9 @@ type RegionalStack struct {
 	RegionalName *string
 	// HealthCheckPort is the ALB's serving port: 443 with a domain, else 80.
 	HealthCheckPort float64
+	// WebACL limits each client IP's requests to /v1/records (nil when
+	// Config.RateLimitPerIP is -1).
+	WebACL awswafv2.CfnWebACL
 
 	azs []string
 }
@@ -265,6 +269,9 @@ func (s *RegionalStack) newLoadBalancer(cfg *Config, region string) {
 	})
 	alb.LogAccessLogs(s.LogsBucket, jsii.String("alb"))
 	s.LoadBalancer = alb
+	if limit := cfg.RateLimit(); limit > 0 {
+		s.WebACL = regionalRateLimit(s, cfg, alb, limit)
+	}
 
 	notFound := elbv2.ListenerAction_FixedResponse(jsii.Number(404), &elbv2.FixedResponseOptions{
 		ContentType: jsii.String("application/json"),
@@ -454,4 +461,59 @@ func (s *RegionalStack) newAlarms(cfg *Config) {
 		p.ProcessorFailureQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 0, 1)
 	alarm("RegionUnhealthyAlarm", "deep health check fails: this region's Kinesis does not take writes and Global Accelerator sends traffic to the other region",
 		s.HealthTargetGroup.Metrics().UnhealthyHostCount(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 0, 1)
+}
+
+// regionalRateLimit puts a WAF web ACL in front of the ALB: a client IP
+// that sends more than limit requests to /v1/records in 5 minutes gets 429
+// (JSON) until its rate drops. Global Accelerator preserves client IPs, so
+// the limit applies per producer, not per accelerator edge. Health checks
+// (the ALB's own, and Route 53's few per minute) stay far below it.
+func regionalRateLimit(s *RegionalStack, cfg *Config, alb elbv2.ApplicationLoadBalancer, limit int) awswafv2.CfnWebACL {
+	visibility := func(metric string) *awswafv2.CfnWebACL_VisibilityConfigProperty {
+		return &awswafv2.CfnWebACL_VisibilityConfigProperty{
+			CloudWatchMetricsEnabled: jsii.Bool(true),
+			MetricName:               jsii.String(cfg.Name + metric),
+			SampledRequestsEnabled:   jsii.Bool(true),
+		}
+	}
+	acl := awswafv2.NewCfnWebACL(s, jsii.String("WebAcl"), &awswafv2.CfnWebACLProps{
+		Scope:            jsii.String("REGIONAL"),
+		Description:      jsii.String(fmt.Sprintf("%s: per-client-IP rate limit on /v1/records", cfg.Name)),
+		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: &awswafv2.CfnWebACL_AllowActionProperty{}},
+		VisibilityConfig: visibility("WebAcl"),
+		CustomResponseBodies: map[string]any{
+			"rateLimited": &awswafv2.CfnWebACL_CustomResponseBodyProperty{
+				ContentType: jsii.String("APPLICATION_JSON"),
+				Content:     jsii.String(`{"error":"rate limited: too many requests from this IP address, retry later"}`),
+			},
+		},
+		Rules: []any{&awswafv2.CfnWebACL_RuleProperty{
+			Name:     jsii.String("RateLimitPerIp"),
+			Priority: jsii.Number(0),
+			Action: &awswafv2.CfnWebACL_RuleActionProperty{Block: &awswafv2.CfnWebACL_BlockActionProperty{
+				CustomResponse: &awswafv2.CfnWebACL_CustomResponseProperty{
+					ResponseCode:          jsii.Number(429),
+					CustomResponseBodyKey: jsii.String("rateLimited"),
+					ResponseHeaders:       []any{&awswafv2.CfnWebACL_CustomHTTPHeaderProperty{Name: jsii.String("Retry-After"), Value: jsii.String("60")}},
+				},
+			}},
+			Statement: &awswafv2.CfnWebACL_StatementProperty{RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
+				Limit:               jsii.Number(float64(limit)),
+				AggregateKeyType:    jsii.String("IP"),
+				EvaluationWindowSec: jsii.Number(300),
+				ScopeDownStatement: &awswafv2.CfnWebACL_StatementProperty{ByteMatchStatement: &awswafv2.CfnWebACL_ByteMatchStatementProperty{
+					FieldToMatch:         &awswafv2.CfnWebACL_FieldToMatchProperty{UriPath: map[string]any{}},
+					PositionalConstraint: jsii.String("STARTS_WITH"),
+					SearchString:         jsii.String("/v1/records"),
+					TextTransformations:  []any{&awswafv2.CfnWebACL_TextTransformationProperty{Priority: jsii.Number(0), Type: jsii.String("NONE")}},
+				}},
+			}},
+			VisibilityConfig: visibility("RateLimitPerIp"),
+		}},
+	})
+	awswafv2.NewCfnWebACLAssociation(s, jsii.String("WebAclAssociation"), &awswafv2.CfnWebACLAssociationProps{
+		ResourceArn: alb.LoadBalancerArn(),
+		WebAclArn:   acl.AttrArn(),
+	})
+	return acl
 }

@@ -49,9 +49,11 @@ const (
 func regionalConfigs() map[string]*Config {
 	noDomain := DefaultConfig()
 	noDomain.Domain = nil
+	noDomain.RateLimitPerIP = -1
 	account := DefaultConfig()
 	account.Account = "123456789012"
 	account.AlarmEmail = "ops@example.com"
+	account.RateLimitPerIP = 1000
 	return map[string]*Config{
 		variantDomain:   DefaultConfig(),
 		variantNoDomain: noDomain,
@@ -567,6 +569,46 @@ func TestRegionalAccessLogs(t *testing.T) {
 		}
 		if !ssl {
 			t.Errorf("logs bucket policy denies aws:SecureTransport false: got no, want yes")
+		}
+	})
+}
+
+// TestRegionalRateLimit: a WAF web ACL on each ALB answers 429 to a client
+// IP over the limit on /v1/records; -1 turns it off.
+func TestRegionalRateLimit(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		acls := tpl.props("AWS::WAFv2::WebACL")
+		if v.cfg.RateLimit() == 0 {
+			if len(acls) != 0 || len(tpl.resources("AWS::WAFv2::WebACLAssociation")) != 0 {
+				t.Errorf("with rateLimitPerIp -1: got %d web ACLs, want none", len(acls))
+			}
+			return
+		}
+		aclID, acl := tpl.only(t, "AWS::WAFv2::WebACL")
+		albID, _ := tpl.only(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+		_, assoc := tpl.only(t, "AWS::WAFv2::WebACLAssociation")
+		if js(assoc["ResourceArn"]) != js(ref(albID)) || js(assoc["WebACLArn"]) != js(map[string]any{"Fn::GetAtt": []any{aclID, "Arn"}}) {
+			t.Errorf("association: got %s -> %s, want the ALB %s -> %s", js(assoc["WebACLArn"]), js(assoc["ResourceArn"]), albID, aclID)
+		}
+		if acl["Scope"] != "REGIONAL" || js(acl["DefaultAction"]) != js(map[string]any{"Allow": map[string]any{}}) {
+			t.Errorf("web ACL: got scope %v, default %s, want REGIONAL and allow", acl["Scope"], js(acl["DefaultAction"]))
+		}
+		rules := acl["Rules"].([]any)
+		if len(rules) != 1 {
+			t.Fatalf("rules: got %d, want 1", len(rules))
+		}
+		rule := rules[0].(map[string]any)
+		rate := rule["Statement"].(map[string]any)["RateBasedStatement"].(map[string]any)
+		if rate["Limit"] != float64(v.cfg.RateLimit()) || rate["AggregateKeyType"] != "IP" || rate["EvaluationWindowSec"] != 300.0 {
+			t.Errorf("rate rule: got limit %v by %v over %v s, want %d by IP over 300 s", rate["Limit"], rate["AggregateKeyType"], rate["EvaluationWindowSec"], v.cfg.RateLimit())
+		}
+		match := rate["ScopeDownStatement"].(map[string]any)["ByteMatchStatement"].(map[string]any)
+		if match["SearchString"] != "/v1/records" || match["PositionalConstraint"] != "STARTS_WITH" {
+			t.Errorf("scope: got %v %v, want paths starting with /v1/records", match["PositionalConstraint"], match["SearchString"])
+		}
+		block := rule["Action"].(map[string]any)["Block"].(map[string]any)["CustomResponse"].(map[string]any)
+		if block["ResponseCode"] != 429.0 {
+			t.Errorf("blocked answer: got %v, want 429", block["ResponseCode"])
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 // Decode unchanged, as one line of valid JSON.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"id":"a","region":"r","receivedAt":"2024-05-06T07:08:09.123Z","partitionKey":"a","encoding":"json","data":{"x":[1,2]}}`))
+	f.Add([]byte(`{"id":"order-1","producer":"team-a","region":"r","receivedAt":"2024-05-06T07:08:09.123Z","partitionKey":"p","encoding":"base64","data":"AAE="}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Decode(b)
 		if err != nil {

@@ -42,8 +42,15 @@ const (
 // without a trailing newline, so envelopes can be joined into NDJSON.
 type Envelope struct {
 	// ID is the producer's id, or a generated ULID (time-ordered, unique).
-	// Consumers de-duplicate by it: delivery is at least once.
+	// A producer-chosen id is unique only within its Producer: a record is
+	// identified by (Producer, ID) (see Identity), and consumers de-duplicate
+	// by that pair, since delivery is at least once.
 	ID string `json:"id"`
+	// Producer is the id of the API key that sent the record (the "id" of
+	// its entry in the API-key secret): the namespace of ID, so two teams'
+	// "order-1" are two records. Empty for health canaries and for envelopes
+	// written before producers were recorded.
+	Producer string `json:"producer,omitempty"`
 	// Region is the AWS region whose ingest function received the record.
 	Region string `json:"region"`
 	// ReceivedAt is when ingest received the record (UTC, millisecond precision).
@@ -61,6 +68,7 @@ type Envelope struct {
 // Errors returned by Validate and Decode.
 var (
 	ErrID           = errors.New("id must be 1-256 bytes of printable UTF-8")
+	ErrProducer     = errors.New("producer must be empty or 1-256 bytes of printable UTF-8")
 	ErrPartitionKey = errors.New("partitionKey must be 1-256 characters of UTF-8")
 	ErrEncoding     = errors.New("encoding must be json or base64")
 	ErrData         = errors.New("data is missing or not valid for its encoding")
@@ -101,6 +109,9 @@ func (e *Envelope) validate(checkJSON bool) error {
 	if !ValidID(e.ID) {
 		return ErrID
 	}
+	if e.Producer != "" && !ValidID(e.Producer) {
+		return ErrProducer
+	}
 	if !ValidPartitionKey(e.PartitionKey) {
 		return ErrPartitionKey
 	}
@@ -126,6 +137,30 @@ func (e *Envelope) validate(checkJSON bool) error {
 		return ErrEncoding
 	}
 	return nil
+}
+
+// Identity names one producer record: its Producer and its ID. Two envelopes
+// with the same Identity are copies of one record when their payloads are
+// equal too (SamePayload); delivery is at least once, so copies happen.
+type Identity struct {
+	Producer, ID string
+}
+
+// Identity returns the envelope's (Producer, ID).
+func (e *Envelope) Identity() Identity { return Identity{Producer: e.Producer, ID: e.ID} }
+
+// SamePayload reports whether e and o carry the same data in the same
+// encoding. Envelopes from Decode hold Data in one compact form, so equal
+// payloads have equal bytes.
+func (e *Envelope) SamePayload(o *Envelope) bool {
+	return e.Encoding == o.Encoding && bytes.Equal(e.Data, o.Data)
+}
+
+// Duplicate reports whether o is a copy of e: the same producer's record with
+// the same id and the same payload. The same id with another payload is a
+// different record (a producer reusing an id), never dropped as a copy.
+func (e *Envelope) Duplicate(o *Envelope) bool {
+	return e.Identity() == o.Identity() && e.SamePayload(o)
 }
 
 // Payload returns the producer's bytes: the JSON value, or the decoded base64.
@@ -205,6 +240,10 @@ func hasSpace(b []byte) bool {
 func (e *Envelope) Append(dst []byte) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = appendString(dst, e.ID)
+	if e.Producer != "" {
+		dst = append(dst, `,"producer":`...)
+		dst = appendString(dst, e.Producer)
+	}
 	dst = append(dst, `,"region":`...)
 	dst = appendString(dst, e.Region)
 	dst = append(dst, `,"receivedAt":"`...)

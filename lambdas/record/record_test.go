@@ -39,6 +39,7 @@ var tricky = map[string]string{
 // plain is Envelope without its MarshalJSON: encoding/json's own view.
 type plain struct {
 	ID           string          `json:"id"`
+	Producer     string          `json:"producer,omitempty"`
 	Region       string          `json:"region"`
 	ReceivedAt   time.Time       `json:"receivedAt"`
 	PartitionKey string          `json:"partitionKey"`
@@ -69,7 +70,7 @@ func semantic(t *testing.T, b []byte) (map[string]any, time.Time) {
 func TestAppendMatchesEncodingJSON(t *testing.T) {
 	for name, s := range tricky {
 		t.Run(name, func(t *testing.T) {
-			e := Envelope{ID: s, Region: s, ReceivedAt: t0, PartitionKey: s, Encoding: s,
+			e := Envelope{ID: s, Producer: s, Region: s, ReceivedAt: t0, PartitionKey: s, Encoding: s,
 				Data: json.RawMessage(`{"k":"v"}`), Canary: len(s)%2 == 0}
 			got := e.Append(nil)
 			if !json.Valid(got) {
@@ -109,6 +110,9 @@ func TestAppendExact(t *testing.T) {
 		{"canary", Envelope{ID: "c", Region: "r", ReceivedAt: t0, PartitionKey: "c",
 			Encoding: EncodingJSON, Data: json.RawMessage(`true`), Canary: true},
 			`{"id":"c","region":"r","receivedAt":"2024-05-06T07:08:09.123Z","partitionKey":"c","encoding":"json","data":true,"canary":true}`},
+		{"producer", Envelope{ID: "order-1", Producer: "team-a", Region: "r", ReceivedAt: t0, PartitionKey: "order-1",
+			Encoding: EncodingJSON, Data: json.RawMessage(`1`)},
+			`{"id":"order-1","producer":"team-a","region":"r","receivedAt":"2024-05-06T07:08:09.123Z","partitionKey":"order-1","encoding":"json","data":1}`},
 		{"zone and nanoseconds", Envelope{ID: "i", Region: "r",
 			ReceivedAt:   time.Date(2024, 1, 1, 1, 0, 0, 999_999_999, time.FixedZone("x", 3600)),
 			PartitionKey: "p", Encoding: EncodingJSON, Data: json.RawMessage(`1`)},
@@ -135,7 +139,7 @@ func TestAppendExact(t *testing.T) {
 // sameEnvelope compares envelopes field by field (times with Equal).
 func sameEnvelope(t *testing.T, got, want Envelope) {
 	t.Helper()
-	if got.ID != want.ID || got.Region != want.Region || got.PartitionKey != want.PartitionKey ||
+	if got.ID != want.ID || got.Producer != want.Producer || got.Region != want.Region || got.PartitionKey != want.PartitionKey ||
 		got.Encoding != want.Encoding || got.Canary != want.Canary {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
@@ -168,6 +172,9 @@ func TestDecodeAppendRoundTrip(t *testing.T) {
 	c := base
 	c.Canary = true
 	add("canary", c, c)
+	pr := base
+	pr.Producer = "team-a"
+	add("producer", pr, pr)
 	b := base
 	b.SetBase64([]byte{0, 1, 2, 0xff, '\n'})
 	add("base64", b, b)
@@ -176,7 +183,7 @@ func TestDecodeAppendRoundTrip(t *testing.T) {
 			continue
 		}
 		e := base
-		e.ID, e.PartitionKey, e.Region = s, s, s
+		e.ID, e.Producer, e.PartitionKey, e.Region = s, s, s, s
 		e.Data, _ = json.Marshal(s)
 		add("tricky "+name, e, e)
 	}
@@ -266,6 +273,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"missing id", `{"partitionKey":"a","encoding":"json","data":1}`, ErrID},
 		{"empty id", `{"id":"","partitionKey":"a","encoding":"json","data":1}`, ErrID},
 		{"control in id", `{"id":"a\u0000","partitionKey":"a","encoding":"json","data":1}`, ErrID},
+		{"control in producer", `{"id":"a","producer":"t\u0007","partitionKey":"a","encoding":"json","data":1}`, ErrProducer},
+		{"producer wrong type", `{"id":"a","producer":7,"partitionKey":"a","encoding":"json","data":1}`, nil},
 		{"missing partition key", `{"id":"a","encoding":"json","data":1}`, ErrPartitionKey},
 		{"long partition key", `{"id":"a","partitionKey":"` + strings.Repeat("k", 257) + `","encoding":"json","data":1}`, ErrPartitionKey},
 		{"missing encoding", `{` + ok + `,"data":1}`, ErrEncoding},
@@ -315,6 +324,10 @@ func TestValidate(t *testing.T) {
 		{"id 257 bytes", func(e *Envelope) { e.ID = strings.Repeat("a", 257) }, ErrID},
 		{"id newline", func(e *Envelope) { e.ID = "a\nb" }, ErrID},
 		{"id invalid utf-8", func(e *Envelope) { e.ID = "\xff" }, ErrID},
+		{"producer set", func(e *Envelope) { e.Producer = "team-a" }, nil},
+		{"producer 257 bytes", func(e *Envelope) { e.Producer = strings.Repeat("p", 257) }, ErrProducer},
+		{"producer newline", func(e *Envelope) { e.Producer = "a\nb" }, ErrProducer},
+		{"producer invalid utf-8", func(e *Envelope) { e.Producer = "\xff" }, ErrProducer},
 		{"empty partition key", func(e *Envelope) { e.PartitionKey = "" }, ErrPartitionKey},
 		{"partition key 257 runes", func(e *Envelope) { e.PartitionKey = strings.Repeat("é", 257) }, ErrPartitionKey},
 		{"partition key invalid utf-8", func(e *Envelope) { e.PartitionKey = "a\xc3" }, ErrPartitionKey},
@@ -342,6 +355,42 @@ func TestValidate(t *testing.T) {
 				t.Errorf("got %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestDuplicate(t *testing.T) {
+	base := Envelope{ID: "order-1", Producer: "team-a", Region: "us-east-1", ReceivedAt: t0, PartitionKey: "order-1",
+		Encoding: EncodingJSON, Data: json.RawMessage(`{"n":1}`)}
+	tests := []struct {
+		name   string
+		change func(*Envelope)
+		want   bool
+	}{
+		{"same record", func(*Envelope) {}, true},
+		// A producer's retry: another receive time, region and partition key.
+		{"retried elsewhere", func(e *Envelope) {
+			e.Region, e.ReceivedAt, e.PartitionKey = "us-west-2", t0.Add(time.Hour), "other"
+		}, true},
+		{"another producer's id", func(e *Envelope) { e.Producer = "team-b" }, false},
+		{"no producer", func(e *Envelope) { e.Producer = "" }, false},
+		{"another id", func(e *Envelope) { e.ID = "order-2" }, false},
+		{"same id, other data", func(e *Envelope) { e.Data = json.RawMessage(`{"n":2}`) }, false},
+		{"same bytes, other encoding", func(e *Envelope) { e.Encoding = EncodingBase64 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base
+			tt.change(&o)
+			if got := base.Duplicate(&o); got != tt.want {
+				t.Errorf("Duplicate: got %v, want %v", got, tt.want)
+			}
+			if got := o.Duplicate(&base); got != tt.want {
+				t.Errorf("Duplicate, swapped: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if got, want := base.Identity(), (Identity{Producer: "team-a", ID: "order-1"}); got != want {
+		t.Errorf("Identity: got %+v, want %+v", got, want)
 	}
 }
 

@@ -116,9 +116,10 @@ func TestFixture(t *testing.T) {
 		err      error
 		want     int
 		wantDesc string
+		wantBody string
 	}{
-		{"kinesis takes the canary", nil, 200, "200 OK"},
-		{"kinesis fails", errors.New("boom"), 503, "503 Service Unavailable"},
+		{"kinesis takes the canary", nil, 200, "200 OK", `{"verdict":"healthy","region":"eu-west-1"}`},
+		{"kinesis fails", errors.New("boom"), 503, "503 Service Unavailable", `{"verdict":"unhealthy","region":"eu-west-1"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,12 +145,8 @@ func TestFixture(t *testing.T) {
 			if resp.Headers["Cache-Control"] != "no-store" || resp.Headers["Content-Type"] != "application/json" || resp.IsBase64Encoded {
 				t.Errorf("got headers %v base64=%v, want JSON, no-store, not base64", resp.Headers, resp.IsBase64Encoded)
 			}
-			var st health.Status
-			if err := json.Unmarshal([]byte(resp.Body), &st); err != nil {
-				t.Fatalf("decode body %q: %v", resp.Body, err)
-			}
-			if st.Healthy != (tt.want == 200) || st.Region != "eu-west-1" || calls != 1 {
-				t.Errorf("got healthy=%v region=%q calls=%d, want %v, eu-west-1, 1", st.Healthy, st.Region, calls, tt.want == 200)
+			if resp.Body != tt.wantBody || calls != 1 {
+				t.Errorf("got body %s after %d probes, want %s after 1", resp.Body, calls, tt.wantBody)
 			}
 		})
 	}
@@ -207,5 +204,85 @@ func TestClient(t *testing.T) {
 				t.Errorf("HTTP attempts: got %d, want 1", got)
 			}
 		})
+	}
+}
+
+// TestHostileEvents sends odd ALB events (as an outsider's requests arrive)
+// through the Lambda adapter to a handler whose probe fails with an AWS error
+// naming the account, role and stream: no answer carries any of it.
+func TestHostileEvents(t *testing.T) {
+	const account, role, stream = "123456789012", "twinstream-health-role-1A2B", "twinstream-stream-9Z8Y"
+	leaky := errors.New("operation error Kinesis: PutRecord, api error AccessDeniedException: User: arn:aws:sts::" + account +
+		":assumed-role/" + role + "/twinstream-health is not authorized to perform: kinesis:PutRecord on resource: arn:aws:kinesis:eu-west-1:" +
+		account + ":stream/" + stream)
+	markers := []string{account, role, stream, "arn:", "AccessDenied", "PutRecord", "2026", "lastError", "since", "failures"}
+	const (
+		unhealthy = `{"verdict":"unhealthy","region":"eu-west-1"}`
+		notFound  = `{"error":"not found"}`
+		notAllow  = `{"error":"method not allowed"}`
+	)
+	huge := strings.Repeat("A", 1<<20)
+	tests := []struct {
+		name     string
+		ev       events.ALBTargetGroupRequest
+		want     int
+		wantBody string
+	}{
+		{"GET", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/deep"}, 503, unhealthy},
+		{"HEAD", events.ALBTargetGroupRequest{HTTPMethod: "HEAD", Path: "/health/deep"}, 503, ""},
+		{"POST with a body", events.ALBTargetGroupRequest{HTTPMethod: "POST", Path: "/health/deep", Body: `{"verbose":true}`}, 405, notAllow},
+		{"OPTIONS", events.ALBTargetGroupRequest{HTTPMethod: "OPTIONS", Path: "/health/deep"}, 405, notAllow},
+		{"query asking for detail", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/deep",
+			QueryStringParameters: map[string]string{"verbose": "1", "lastError": "true", "format": "full"}}, 503, unhealthy},
+		{"huge multi-value query", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/deep",
+			MultiValueQueryStringParameters: map[string][]string{"debug": {huge, "%zz", ""}}}, 503, unhealthy},
+		{"huge header", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/deep",
+			Headers: map[string]string{"x-big": huge, "accept": "text/html", "x-debug": "1"}}, 503, unhealthy},
+		{"huge multi-value headers", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/deep",
+			MultiValueHeaders: map[string][]string{"x-big": {huge, huge}, "x-forwarded-for": {"10.0.0.1, 127.0.0.1"}}}, 503, unhealthy},
+		{"encoded path", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/deep%2F..%2Fdebug"}, 404, notFound},
+		{"trailing slash", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/deep/"}, 404, notFound},
+		{"deeper path", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/deep/status"}, 404, notFound},
+		{"huge path", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/" + huge}, 404, notFound},
+		{"huge base64 body", events.ALBTargetGroupRequest{HTTPMethod: "GET", Path: "/health/deep", Body: huge, IsBase64Encoded: true}, 503, unhealthy},
+	}
+	calls := 0
+	h, err := health.New(health.Config{
+		Client: health.PutRecordFunc(func(context.Context, *kinesis.PutRecordInput, ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+			calls++
+			return nil, leaky
+		}),
+		StreamName: stream, Region: "eu-west-1", UnhealthyAfter: 1,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := albhttp.Handler(h)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := handle(context.Background(), tt.ev)
+			if err != nil {
+				t.Fatalf("handler: got error %v, want nil", err)
+			}
+			if resp.StatusCode != tt.want || resp.Body != tt.wantBody {
+				t.Errorf("got %d %.200s, want %d %s", resp.StatusCode, resp.Body, tt.want, tt.wantBody)
+			}
+			all := resp.Body
+			for k, v := range resp.Headers {
+				all += "\n" + k + ": " + v
+			}
+			for k, vs := range resp.MultiValueHeaders {
+				all += "\n" + k + ": " + strings.Join(vs, ", ")
+			}
+			for _, m := range markers {
+				if strings.Contains(all, m) {
+					t.Errorf("answer leaks %q: %.300s", m, all)
+				}
+			}
+		})
+	}
+	if st := h.Check(context.Background()); calls == 0 || !strings.Contains(st.LastError, account) {
+		t.Errorf("got %d probes, lastError %q: want the leaky error seen, or the test proves nothing", calls, st.LastError)
 	}
 }

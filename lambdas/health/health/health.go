@@ -159,25 +159,29 @@ func def[T comparable](v *T, d T) {
 	}
 }
 
-// Status is the body of PathDeep.
+// Status is the verdict and what it is based on, for Go callers (tests, the
+// drill) and the log. It is never sent over HTTP: the deep answer carries only
+// the verdict and the region (see ServeHTTP), because error text names the
+// account, role and resources, and the times and counters would tell an
+// outsider when a failover is near.
 type Status struct {
-	Region  string `json:"region"`
-	Healthy bool   `json:"healthy"`
+	Region  string
+	Healthy bool
 	// Verdict is "healthy" or "unhealthy".
-	Verdict string `json:"verdict"`
+	Verdict string
 	// Since is when the verdict last changed in this execution environment.
-	Since time.Time `json:"since"`
-	// LastProbe is when the last probe finished (null if none has yet).
-	LastProbe   *time.Time `json:"lastProbe"`
-	LastProbeOK bool       `json:"lastProbeOK"`
-	// LastError and LastErrorAt describe the last failed probe ("" and null if none).
-	LastError        string     `json:"lastError"`
-	LastErrorAt      *time.Time `json:"lastErrorAt"`
-	ConsecutiveOK    int        `json:"consecutiveOK"`
-	FailuresInWindow int        `json:"failuresInWindow"`
+	Since time.Time
+	// LastProbe is when the last probe finished (nil if none has yet).
+	LastProbe   *time.Time
+	LastProbeOK bool
+	// LastError and LastErrorAt describe the last failed probe ("" and nil if none).
+	LastError        string
+	LastErrorAt      *time.Time
+	ConsecutiveOK    int
+	FailuresInWindow int
 	// Cached is true when this check ran no probe of its own: it reused a
 	// result younger than the cache TTL or waited for a concurrent probe.
-	Cached bool `json:"cached"`
+	Cached bool
 }
 
 // Verdicts.
@@ -186,7 +190,10 @@ const (
 	VerdictUnhealthy = "unhealthy"
 )
 
-// ServeHTTP answers GET and HEAD on PathShallow and PathDeep.
+// ServeHTTP answers GET and HEAD on PathShallow and PathDeep. Anyone who
+// reaches the ALB or the accelerator can call them, so the answers carry no
+// detail: PathDeep answers 200 or 503 with deepBody; the details go to the log
+// (see Check).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case PathShallow, PathDeep:
@@ -208,7 +215,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !st.Healthy {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, r, code, st)
+	writeJSON(w, r, code, deepBody{Verdict: st.Verdict, Region: st.Region})
+}
+
+// deepBody is the public answer of PathDeep.
+type deepBody struct {
+	Verdict string `json:"verdict"`
+	Region  string `json:"region"`
 }
 
 type shallowBody struct {
@@ -237,7 +250,8 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 
 // Check returns the verdict, probing Kinesis unless a result younger than the
 // cache TTL exists or a probe is already running (then it waits for that one).
-// Only a check that runs a probe feeds the Tracker.
+// Only a check that runs a probe feeds the Tracker. Every failed probe and
+// every verdict change is logged with the full error.
 func (h *Handler) Check(ctx context.Context) Status {
 	h.mu.Lock()
 	if h.probed && h.now().Sub(h.probedAt) < h.cacheTTL {
@@ -273,14 +287,20 @@ func (h *Handler) Check(ctx context.Context) Status {
 	h.mu.Unlock()
 
 	if err != nil {
-		h.log.WarnContext(ctx, "kinesis health probe failed", "region", h.region, "stream", h.stream, "err", err)
+		h.log.WarnContext(ctx, msgProbeFailed, "region", h.region, "stream", h.stream, "err", err)
 	}
 	if changed {
-		h.log.WarnContext(ctx, "region health verdict changed", "region", h.region, "verdict", st.Verdict,
+		h.log.WarnContext(ctx, msgVerdictChanged, "region", h.region, "verdict", st.Verdict,
 			"lastError", st.LastError, "failuresInWindow", st.FailuresInWindow, "consecutiveOK", st.ConsecutiveOK)
 	}
 	return st
 }
+
+// Log messages of Check.
+const (
+	msgProbeFailed    = "region health probe failed"
+	msgVerdictChanged = "region health verdict changed"
+)
 
 // status builds the answer; h.mu must be held.
 func (h *Handler) status(cached bool) Status {

@@ -1,12 +1,15 @@
 package health
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -100,12 +103,27 @@ func serve(h http.Handler, ctx context.Context, method, path string) *httptest.R
 	return rec
 }
 
-func deep(t testing.TB, h http.Handler) (int, Status) {
+// snapshot returns the verdict and its details without probing.
+func (h *Handler) snapshot() Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.status(false)
+}
+
+// publicBody is the only body PathDeep may answer with a given verdict.
+func publicBody(verdict string) string {
+	return `{"verdict":"` + verdict + `","region":"` + testRegion + `"}`
+}
+
+// deep serves one GET PathDeep, checks that its body is the public verdict
+// and nothing more, and returns the status code with the details the answer
+// came from.
+func deep(t testing.TB, h *Handler) (int, Status) {
 	t.Helper()
 	rec := serve(h, context.Background(), http.MethodGet, PathDeep)
-	var st Status
-	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
-		t.Fatalf("decode body %q: %v", rec.Body, err)
+	st := h.snapshot()
+	if want := publicBody(st.Verdict); rec.Body.String() != want {
+		t.Fatalf("body: got %s, want %s", rec.Body, want)
 	}
 	return rec.Code, st
 }
@@ -176,8 +194,11 @@ func TestDeepHysteresis(t *testing.T) {
 				if st.FailuresInWindow != s.failures || st.ConsecutiveOK != s.ok {
 					t.Errorf("step %d: got failuresInWindow=%d consecutiveOK=%d, want %d and %d", i, st.FailuresInWindow, st.ConsecutiveOK, s.failures, s.ok)
 				}
-				if st.Cached || st.Region != testRegion || st.LastProbeOK != (s.err == nil) {
-					t.Errorf("step %d: got cached=%v region=%q lastProbeOK=%v, want false, %q, %v", i, st.Cached, st.Region, st.LastProbeOK, testRegion, s.err == nil)
+				if got := k.calls(); got != i+1 {
+					t.Errorf("step %d: PutRecord calls: got %d, want %d", i, got, i+1)
+				}
+				if st.Region != testRegion || st.LastProbeOK != (s.err == nil) {
+					t.Errorf("step %d: got region=%q lastProbeOK=%v, want %q, %v", i, st.Region, st.LastProbeOK, testRegion, s.err == nil)
 				}
 				if st.LastProbe == nil || !st.LastProbe.Equal(now) {
 					t.Errorf("step %d: lastProbe got %v, want %v", i, st.LastProbe, now)
@@ -247,10 +268,9 @@ func TestDeepCache(t *testing.T) {
 			var st Status
 			for i, at := range tt.at {
 				c.Add(start.Add(at).Sub(c.Now()))
-				var code int
-				code, st = deep(t, h)
-				if code != http.StatusOK {
-					t.Errorf("check %d: got %d, want 200", i, code)
+				st = h.Check(context.Background())
+				if !st.Healthy {
+					t.Errorf("check %d: got unhealthy, want healthy", i)
 				}
 				if st.Cached != tt.wantCached[i] {
 					t.Errorf("check %d: cached got %v, want %v", i, st.Cached, tt.wantCached[i])
@@ -297,17 +317,12 @@ func TestConcurrentChecksShareOneProbe(t *testing.T) {
 	h := newHandler(t, client, newClock(), func(c *Config) { c.ProbeTimeout = time.Minute })
 
 	var wg sync.WaitGroup
-	codes := make([]int, n)
 	statuses := make([]Status, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rec := serve(h, context.Background(), http.MethodGet, PathDeep)
-			codes[i] = rec.Code
-			if err := json.Unmarshal(rec.Body.Bytes(), &statuses[i]); err != nil {
-				t.Errorf("check %d: decode body %q: %v", i, rec.Body, err)
-			}
+			statuses[i] = h.Check(context.Background())
 		}()
 	}
 	<-started
@@ -322,8 +337,8 @@ func TestConcurrentChecksShareOneProbe(t *testing.T) {
 	}
 	uncached := 0
 	for i := range n {
-		if codes[i] != http.StatusOK || statuses[i].LastProbe == nil || !statuses[i].LastProbeOK {
-			t.Errorf("check %d: got %d lastProbe=%v ok=%v, want 200 with the shared probe's result", i, codes[i], statuses[i].LastProbe, statuses[i].LastProbeOK)
+		if !statuses[i].Healthy || statuses[i].LastProbe == nil || !statuses[i].LastProbeOK {
+			t.Errorf("check %d: got healthy=%v lastProbe=%v ok=%v, want healthy with the shared probe's result", i, statuses[i].Healthy, statuses[i].LastProbe, statuses[i].LastProbeOK)
 		}
 		if !statuses[i].Cached {
 			uncached++
@@ -442,14 +457,14 @@ func TestRoutes(t *testing.T) {
 	tests := []struct {
 		method, path string
 		want         int
-		wantBody     string // exact JSON; "" for HEAD or a deep status
+		wantBody     string // exact JSON; "" for HEAD
 		wantAllow    string
 		wantCalls    int
 	}{
 		{method: "GET", path: "/health", want: 200, wantBody: `{"status":"ok","region":"eu-west-1"}`},
 		{method: "HEAD", path: "/health", want: 200},
 		{method: "POST", path: "/health", want: 405, wantBody: `{"error":"method not allowed"}`, wantAllow: "GET, HEAD"},
-		{method: "GET", path: "/health/deep", want: 200, wantCalls: 1},
+		{method: "GET", path: "/health/deep", want: 200, wantBody: `{"verdict":"healthy","region":"eu-west-1"}`, wantCalls: 1},
 		{method: "HEAD", path: "/health/deep", want: 200, wantCalls: 1},
 		{method: "DELETE", path: "/health/deep", want: 405, wantBody: `{"error":"method not allowed"}`, wantAllow: "GET, HEAD"},
 		{method: "GET", path: "/health/", want: 404, wantBody: `{"error":"not found"}`},
@@ -491,29 +506,27 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// TestDeepBodyFields pins the JSON names the operators and the drill read.
-func TestDeepBodyFields(t *testing.T) {
-	k := &kinesisFake{err: errors.New("boom")}
-	h := newHandler(t, k.client(), newClock(), nil)
-	rec := serve(h, context.Background(), http.MethodGet, PathDeep)
-	var m map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
-		t.Fatalf("decode %s: %v", rec.Body, err)
+// TestDeepBody pins the public answer of PathDeep: the verdict and the
+// region, whatever the probe saw.
+func TestDeepBody(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		code int
+		want string
+	}{
+		{"healthy", nil, http.StatusOK, `{"verdict":"healthy","region":"eu-west-1"}`},
+		{"unhealthy", errors.New("boom"), http.StatusServiceUnavailable, `{"verdict":"unhealthy","region":"eu-west-1"}`},
 	}
-	want := []string{"region", "healthy", "verdict", "since", "lastProbe", "lastProbeOK", "lastError", "lastErrorAt", "consecutiveOK", "failuresInWindow", "cached"}
-	if len(m) != len(want) {
-		t.Errorf("fields: got %d (%s), want %d", len(m), rec.Body, len(want))
-	}
-	for _, f := range want {
-		if _, ok := m[f]; !ok {
-			t.Errorf("field %q: missing in %s", f, rec.Body)
-		}
-	}
-	for _, f := range []string{"since", "lastProbe", "lastErrorAt"} {
-		s, _ := m[f].(string)
-		if _, err := time.Parse(time.RFC3339, s); err != nil {
-			t.Errorf("%s: got %q, want an RFC 3339 time: %v", f, s, err)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := &kinesisFake{err: tt.err}
+			h := newHandler(t, k.client(), newClock(), func(c *Config) { c.UnhealthyAfter = 1 })
+			rec := serve(h, context.Background(), http.MethodGet, PathDeep)
+			if rec.Code != tt.code || rec.Body.String() != tt.want {
+				t.Errorf("got %d %s, want %d %s", rec.Code, rec.Body, tt.code, tt.want)
+			}
+		})
 	}
 }
 
@@ -559,4 +572,214 @@ func BenchmarkDeepCached(b *testing.B) {
 			b.Fatalf("got %d, want 200", rec.Code)
 		}
 	}
+}
+
+// leakyErr is what AWS answers a probe from a misconfigured role: it names the
+// account, the role and the stream. None of it may reach an answer.
+var leakyErr = errors.New("operation error Kinesis: PutRecord, https response error StatusCode: 400, RequestID: 5f1c0ffe, " +
+	"api error AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/twinstream-health-role-1A2B/twinstream-health " +
+	"is not authorized to perform: kinesis:PutRecord on resource: arn:aws:kinesis:eu-west-1:123456789012:stream/twinstream-stream-9Z8Y")
+
+// leakMarkers are pieces of leakyErr, of the test clock's times ("2026") and
+// of the Status field names that must never appear in an answer.
+var leakMarkers = []string{"123456789012", "arn:", "health-role", "AccessDenied", "RequestID", "5f1c0ffe",
+	"stream-9Z8Y", "PutRecord", "kinesis", "2026", "lastError", "failures", "consecutive", "since", "cached"}
+
+// leaks returns the markers found in s, ignoring case.
+func leaks(s string) []string {
+	var found []string
+	for _, m := range leakMarkers {
+		if strings.Contains(strings.ToLower(s), strings.ToLower(m)) {
+			found = append(found, m)
+		}
+	}
+	return found
+}
+
+// TestHostileRequests sends what an outsider might try (every method, odd
+// paths, query strings asking for detail, huge and odd headers) to a handler
+// whose probe fails with leakyErr: every answer is one of the fixed bodies,
+// and neither body nor headers carry anything of the error.
+func TestHostileRequests(t *testing.T) {
+	const (
+		deepRoute    = "deep"
+		shallowRoute = "shallow"
+	)
+	methods := []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND", "get"}
+	paths := []struct {
+		target string
+		route  string // "" for not found
+	}{
+		{"/health/deep", deepRoute},
+		{"/health/deep?verbose=1&debug=true&lastError=1&format=full", deepRoute},
+		{"/health/deep?" + strings.Repeat("a=b&", 4096), deepRoute},
+		{"/health/deep?%zz&=&&", deepRoute},
+		{"/health", shallowRoute},
+		{"/health?detail=all", shallowRoute},
+		{"/health/deep/", ""},
+		{"/health/deep/..", ""},
+		{"/health/deep/details", ""},
+		{"/health/deep;lastError", ""},
+		{"/HEALTH/DEEP", ""},
+		{"/health//deep", ""},
+		{"/health/deep%2Fx", ""},
+		{"/" + strings.Repeat("x", 8192), ""},
+		{"/", ""},
+		{"*", ""},
+	}
+	headers := []struct {
+		name string
+		h    http.Header
+	}{
+		{"no headers", nil},
+		{"huge header", http.Header{"X-Big": {strings.Repeat("A", 1<<20)}}},
+		{"many headers", func() http.Header {
+			h := http.Header{}
+			for i := range 2000 {
+				h.Add("X-H", strings.Repeat("v", i%64))
+			}
+			return h
+		}()},
+		{"asks for detail", http.Header{"Accept": {"text/html, application/xml"}, "X-Debug": {"1"}, "Prefer": {"verbose"},
+			"X-Forwarded-For": {"10.0.0.1, 127.0.0.1"}, "Authorization": {"Bearer x"}}},
+	}
+	k := &kinesisFake{err: leakyErr}
+	h := newHandler(t, k.client(), newClock(), func(c *Config) { c.UnhealthyAfter = 1 })
+	for _, p := range paths {
+		for _, m := range methods {
+			for _, hd := range headers {
+				t.Run(m+" "+fmt.Sprintf("%.40q", p.target)+" "+hd.name, func(t *testing.T) {
+					req, err := http.NewRequestWithContext(context.Background(), m, "http://example.com", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					req.URL, err = url.ParseRequestURI(p.target)
+					if err != nil {
+						t.Fatal(err)
+					}
+					req.RequestURI = p.target
+					for name, vs := range hd.h {
+						req.Header[name] = vs
+					}
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+
+					wantCode, wantBody := http.StatusNotFound, `{"error":"not found"}`
+					switch {
+					case p.route == "":
+					case m != http.MethodGet && m != http.MethodHead:
+						wantCode, wantBody = http.StatusMethodNotAllowed, `{"error":"method not allowed"}`
+					case p.route == deepRoute:
+						wantCode, wantBody = http.StatusServiceUnavailable, publicBody(VerdictUnhealthy)
+					default:
+						wantCode, wantBody = http.StatusOK, `{"status":"ok","region":"eu-west-1"}`
+					}
+					if m == http.MethodHead {
+						wantBody = ""
+					}
+					if rec.Code != wantCode || rec.Body.String() != wantBody {
+						t.Errorf("got %d %.200s, want %d %s", rec.Code, rec.Body, wantCode, wantBody)
+					}
+					if found := leaks(rec.Body.String()); len(found) > 0 {
+						t.Errorf("body %.200s: leaks %q", rec.Body, found)
+					}
+					for name, vs := range rec.Header() {
+						for _, v := range vs {
+							if found := leaks(name + ": " + v); len(found) > 0 {
+								t.Errorf("header %s: %s: leaks %q", name, v, found)
+							}
+						}
+					}
+					if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+						t.Errorf("Cache-Control: got %q, want no-store", got)
+					}
+				})
+			}
+		}
+	}
+	// The answers above came from a handler that did see the error.
+	if st := h.snapshot(); !strings.Contains(st.LastError, "123456789012") || k.calls() == 0 {
+		t.Errorf("got lastError %q after %d probes, want the leaky error: the test would prove nothing", st.LastError, k.calls())
+	}
+}
+
+// logLines decodes the JSON log lines in b.
+func logLines(t *testing.T, b []byte) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	for dec.More() {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("log %s: %v", b, err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+// TestDetailsGoToTheLog: what the answers leave out is logged, whole: every
+// failed probe and every verdict change, with the full AWS error.
+func TestDetailsGoToTheLog(t *testing.T) {
+	var buf syncBuffer
+	c := newClock()
+	k := &kinesisFake{}
+	h := newHandler(t, k.client(), c, func(cfg *Config) {
+		cfg.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+		cfg.UnhealthyAfter = 2
+		cfg.HealthyAfter = 1
+	})
+	steps := []error{nil, leakyErr, leakyErr, nil}
+	for _, err := range steps {
+		c.Add(6 * time.Second)
+		k.setErr(err)
+		if _, st := deep(t, h); st.LastProbeOK != (err == nil) {
+			t.Fatalf("got lastProbeOK=%v, want %v", st.LastProbeOK, err == nil)
+		}
+	}
+	var failed, changes []map[string]any
+	for _, l := range logLines(t, buf.Bytes()) {
+		switch l["msg"] {
+		case msgProbeFailed:
+			failed = append(failed, l)
+		case msgVerdictChanged:
+			changes = append(changes, l)
+		}
+	}
+	if len(failed) != 2 {
+		t.Fatalf("failed-probe lines: got %d, want 2\n%s", len(failed), buf.Bytes())
+	}
+	for i, l := range failed {
+		if got, _ := l["err"].(string); !strings.Contains(got, leakyErr.Error()) || l["level"] != "WARN" {
+			t.Errorf("failed probe %d: got %v %q, want WARN with the full error", i, l["level"], got)
+		}
+	}
+	wantVerdicts := []string{VerdictUnhealthy, VerdictHealthy}
+	if len(changes) != len(wantVerdicts) {
+		t.Fatalf("verdict-change lines: got %d, want %d\n%s", len(changes), len(wantVerdicts), buf.Bytes())
+	}
+	for i, l := range changes {
+		got, _ := l["lastError"].(string)
+		if l["verdict"] != wantVerdicts[i] || !strings.Contains(got, leakyErr.Error()) || l["region"] != testRegion {
+			t.Errorf("verdict change %d: got verdict %v region %v lastError %q, want %s, %s, the full error", i, l["verdict"], l["region"], got, wantVerdicts[i], testRegion)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
 }

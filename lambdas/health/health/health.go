@@ -3,9 +3,14 @@
 // follows) and Route 53, which reaches it through the ALB.
 //
 // GET /health says the function runs. GET /health/deep writes one canary
-// record to the region's Kinesis stream and answers 200 or 503 from a verdict
-// with hysteresis (see Tracker). It asks Kinesis itself, never CloudWatch:
-// in the 2020 Kinesis outage CloudWatch failed with it.
+// record to the region's Kinesis stream and, when configured, reads the API-key
+// secret that ingest authenticates producers with; it answers 200 or 503 from
+// a verdict with hysteresis (see Tracker). It asks the services themselves,
+// never CloudWatch: in the 2020 Kinesis outage CloudWatch failed with it.
+//
+// The secret is read because a region whose ingest cannot read it answers 503
+// to every producer on a new execution environment: a region that cannot
+// authenticate producers is not healthy, and its traffic should move.
 //
 // State lives in the execution environment: the checks of several ALB nodes
 // and Route 53 checkers land on the few warm instances of the function, and
@@ -23,11 +28,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/twinstream/twinstream/lambdas/record"
 )
@@ -60,14 +67,39 @@ func (f PutRecordFunc) PutRecord(ctx context.Context, in *kinesis.PutRecordInput
 	return f(ctx, in, opts...)
 }
 
+// GetSecretValueAPI is the part of the Secrets Manager client the probe uses.
+type GetSecretValueAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// GetSecretValueFunc adapts a function to GetSecretValueAPI (fakes in tests).
+type GetSecretValueFunc func(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+
+// GetSecretValue calls f.
+func (f GetSecretValueFunc) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	return f(ctx, in, opts...)
+}
+
+// Dependencies a probe checks, as the log names them.
+const (
+	DepKinesis        = "kinesis"
+	DepSecretsManager = "secretsmanager"
+)
+
 // Config configures a Handler. Zero values of the optional fields give the
 // defaults above; negative values are errors.
 type Config struct {
 	Client     PutRecordAPI
 	StreamName string
+	// Secrets and SecretID name the API-key secret ingest reads
+	// (API_KEYS_SECRET_ARN): each probe also reads it. Both unset: the probe
+	// writes to Kinesis only.
+	Secrets  GetSecretValueAPI
+	SecretID string
 	// Region goes into the answers and the canary records (AWS_REGION).
 	Region string
-	// ProbeTimeout bounds the one PutRecord call of a probe.
+	// ProbeTimeout bounds a probe: the PutRecord call and the GetSecretValue
+	// call, which run at the same time.
 	ProbeTimeout time.Duration
 	// CacheTTL is how long a probe result answers later checks without a new
 	// probe, so many checkers cannot storm Kinesis.
@@ -86,6 +118,8 @@ type Config struct {
 type Handler struct {
 	client       PutRecordAPI
 	stream       string
+	secrets      GetSecretValueAPI // nil: Kinesis only
+	secretID     string
 	region       string
 	probeTimeout time.Duration
 	cacheTTL     time.Duration
@@ -115,6 +149,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.StreamName == "" {
 		return nil, errors.New("health: stream name is missing")
 	}
+	if (cfg.Secrets == nil) != (cfg.SecretID == "") {
+		return nil, errors.New("health: the secrets manager client and the api keys secret id go together: set both or neither")
+	}
 	if cfg.ProbeTimeout < 0 || cfg.CacheTTL < 0 || cfg.Window < 0 || cfg.UnhealthyAfter < 0 || cfg.HealthyAfter < 0 {
 		return nil, errors.New("health: probe timeout, cache TTL, window and thresholds must not be negative")
 	}
@@ -142,6 +179,8 @@ func New(cfg Config) (*Handler, error) {
 	return &Handler{
 		client:       cfg.Client,
 		stream:       cfg.StreamName,
+		secrets:      cfg.Secrets,
+		secretID:     cfg.SecretID,
 		region:       cfg.Region,
 		probeTimeout: cfg.ProbeTimeout,
 		cacheTTL:     cfg.CacheTTL,
@@ -248,8 +287,8 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 	}
 }
 
-// Check returns the verdict, probing Kinesis unless a result younger than the
-// cache TTL exists or a probe is already running (then it waits for that one).
+// Check returns the verdict, probing (Kinesis, and the secret if configured)
+// unless a result younger than the cache TTL exists or a probe is already running (then it waits for that one).
 // Only a check that runs a probe feeds the Tracker. Every failed probe and
 // every verdict change is logged with the full error.
 func (h *Handler) Check(ctx context.Context) Status {
@@ -287,7 +326,11 @@ func (h *Handler) Check(ctx context.Context) Status {
 	h.mu.Unlock()
 
 	if err != nil {
-		h.log.WarnContext(ctx, msgProbeFailed, "region", h.region, "stream", h.stream, "err", err)
+		attrs := []any{"region", h.region, "failed", failedDeps(err), "stream", h.stream}
+		if h.secrets != nil {
+			attrs = append(attrs, "secret", h.secretID)
+		}
+		h.log.WarnContext(ctx, msgProbeFailed, append(attrs, "err", err)...)
 	}
 	if changed {
 		h.log.WarnContext(ctx, msgVerdictChanged, "region", h.region, "verdict", st.Verdict,
@@ -333,21 +376,119 @@ func (h *Handler) status(cached bool) Status {
 // canaryData is the canary's payload; the processor drops canaries unread.
 var canaryData = json.RawMessage(`{"probe":"health"}`)
 
-// probe writes one canary record. One attempt only (the client is built with
-// RetryMaxAttempts = 1): flakiness is the Tracker's business, and retries
-// would stretch a probe past the checkers' timeouts.
-func (h *Handler) probe(ctx context.Context) (err error) {
-	defer func() {
-		// A probe that panics is a failed probe; waiters must still be released.
-		if p := recover(); p != nil {
-			err = fmt.Errorf("put canary record: panic: %v", p)
-		}
-	}()
+// depError is the failure of one dependency within a probe.
+type depError struct {
+	dep string // DepKinesis or DepSecretsManager
+	err error
+}
+
+// probeError is a failed probe: the dependencies that failed, in a fixed
+// order, each with its whole error.
+type probeError []depError
+
+func (e probeError) Error() string {
+	parts := make([]string, len(e))
+	for i, d := range e {
+		parts[i] = d.dep + ": " + d.err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e probeError) Unwrap() []error {
+	errs := make([]error, len(e))
+	for i, d := range e {
+		errs[i] = d.err
+	}
+	return errs
+}
+
+// failedDeps names the dependencies a probe error says failed.
+func failedDeps(err error) []string {
+	var pe probeError
+	if !errors.As(err, &pe) {
+		return nil
+	}
+	deps := make([]string, len(pe))
+	for i, d := range pe {
+		deps[i] = d.dep
+	}
+	return deps
+}
+
+// probe writes one canary record and, if configured, reads the API-key
+// secret, both at once within ProbeTimeout. One attempt each (the clients are
+// built with RetryMaxAttempts = 1): flakiness is the Tracker's business, and
+// retries would stretch a probe past the checkers' timeouts. A failure of
+// either is a failed probe.
+func (h *Handler) probe(ctx context.Context) error {
 	// The result is shared with other checkers and feeds the verdict, so a
 	// checker that hangs up must not cut the probe short and count as a
-	// Kinesis failure: only ProbeTimeout bounds it.
+	// failure: only ProbeTimeout bounds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.probeTimeout)
 	defer cancel()
+	kinesisDone := h.start(ctx, "put canary record", h.putCanary)
+	var secretDone <-chan error
+	if h.secrets != nil {
+		secretDone = h.start(ctx, "read api keys secret", h.readSecret)
+	}
+	var failed probeError
+	if err := h.await(ctx, "put canary record", kinesisDone); err != nil {
+		failed = append(failed, depError{DepKinesis, err})
+	}
+	if secretDone != nil {
+		if err := h.await(ctx, "read api keys secret", secretDone); err != nil {
+			failed = append(failed, depError{DepSecretsManager, err})
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return failed
+}
+
+// start runs call in its own goroutine and returns where its result (wrapped
+// with what) arrives.
+func (h *Handler) start(ctx context.Context, what string, call func(context.Context) error) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			// A call that panics is a failed probe; waiters must still be released.
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("%s: panic: %v", what, p)
+			}
+		}()
+		err := call(ctx)
+		switch {
+		case err == nil:
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			err = fmt.Errorf("%s: no answer within %s: %w", what, h.probeTimeout, err)
+		default:
+			err = fmt.Errorf("%s: %w", what, err)
+		}
+		done <- err
+	}()
+	return done
+}
+
+// await returns the result that arrives on done, or a timeout once ctx is
+// done: a call that does not honour its context must not hold the answer
+// past ProbeTimeout.
+func (h *Handler) await(ctx context.Context, what string, done <-chan error) error {
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done: // it answered as the deadline passed
+		return err
+	default:
+		return fmt.Errorf("%s: no answer within %s: %w", what, h.probeTimeout, ctx.Err())
+	}
+}
+
+// putCanary writes one canary record.
+func (h *Handler) putCanary(ctx context.Context) error {
 	now := h.now()
 	env := record.Envelope{
 		ID:     h.ids.New(now),
@@ -360,16 +501,25 @@ func (h *Handler) probe(ctx context.Context) (err error) {
 		Data:         canaryData,
 		Canary:       true,
 	}
-	_, err = h.client.PutRecord(ctx, &kinesis.PutRecordInput{
+	_, err := h.client.PutRecord(ctx, &kinesis.PutRecordInput{
 		StreamName:   aws.String(h.stream),
 		PartitionKey: aws.String(env.PartitionKey),
 		Data:         env.Append(nil),
 	})
+	return err
+}
+
+// readSecret reads the API-key secret as ingest does and lets the value go
+// at once: only whether it can be read matters here, so it is neither parsed,
+// logged nor kept.
+func (h *Handler) readSecret(ctx context.Context) error {
+	out, err := h.secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(h.secretID)})
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("put canary record: no answer within %s: %w", h.probeTimeout, err)
-		}
-		return fmt.Errorf("put canary record: %w", err)
+		return err
+	}
+	if out == nil || out.SecretString == nil {
+		// Ingest reads SecretString only: without one no producer can authenticate.
+		return errors.New("the secret has no SecretString")
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/twinstream/twinstream/lambdas/record"
@@ -382,10 +384,12 @@ func TestHungKinesis(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var deadline time.Time
-			var hasDeadline bool
+			// The call may outlive the probe that gave up on it: its deadline
+			// comes back over a channel.
+			deadlines := make(chan time.Time, 1)
 			client := PutRecordFunc(func(ctx context.Context, in *kinesis.PutRecordInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
-				deadline, hasDeadline = ctx.Deadline()
+				d, _ := ctx.Deadline()
+				deadlines <- d
 				<-ctx.Done() // Kinesis never answers
 				return nil, ctx.Err()
 			})
@@ -399,8 +403,8 @@ func TestHungKinesis(t *testing.T) {
 			if code != tt.want {
 				t.Errorf("got %d, want %d", code, tt.want)
 			}
-			if !hasDeadline || deadline.After(before.Add(timeout+time.Second)) {
-				t.Errorf("probe deadline: got %v (set %v), want at most %v after the check began", deadline, hasDeadline, timeout)
+			if deadline := <-deadlines; deadline.IsZero() || deadline.After(before.Add(timeout+time.Second)) {
+				t.Errorf("probe deadline: got %v, want at most %v after the check began", deadline, timeout)
 			}
 			if st.LastProbeOK || !strings.Contains(st.LastError, "no answer within 20ms") || !strings.Contains(st.LastError, context.DeadlineExceeded.Error()) {
 				t.Errorf("got lastProbeOK=%v lastError %q, want a failed probe naming the 20ms timeout", st.LastProbeOK, st.LastError)
@@ -540,6 +544,9 @@ func TestNewErrors(t *testing.T) {
 		{"defaults", func(*Config) {}, ""},
 		{"no client", func(c *Config) { c.Client = nil }, "client"},
 		{"no stream", func(c *Config) { c.StreamName = "" }, "stream"},
+		{"secret id without a client", func(c *Config) { c.SecretID = testSecretID }, "secret"},
+		{"secrets client without an id", func(c *Config) { c.Secrets = GetSecretValueFunc(nil) }, "secret"},
+		{"secret id and client", func(c *Config) { c.SecretID, c.Secrets = testSecretID, GetSecretValueFunc(nil) }, ""},
 		{"negative healthy-after", func(c *Config) { c.HealthyAfter = -1 }, "negative"},
 		{"negative timeout", func(c *Config) { c.ProbeTimeout = -time.Second }, "negative"},
 		{"window too short for K probes", func(c *Config) { c.Window = 10 * time.Second }, "window"},
@@ -778,8 +785,270 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+func (b *syncBuffer) String() string { return string(b.Bytes()) }
+
 func (b *syncBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
+}
+
+const (
+	testSecretID = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:twinstream/api-keys-AbCdEf"
+	// secretValue stands for the key hashes: it must never leave the call.
+	secretValue = `{"keys":[{"id":"team-a","sha256":"5ec7e75ec7e7"}]}`
+)
+
+func secretOK(context.Context) (*secretsmanager.GetSecretValueOutput, error) {
+	return &secretsmanager.GetSecretValueOutput{ARN: aws.String(testSecretID), SecretString: aws.String(secretValue)}, nil
+}
+
+// waitForDeadline is a dependency that never answers but honours its context.
+func waitForDeadline(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestSecretProbe(t *testing.T) {
+	denied := errors.New("api error AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/health-role/x is not authorized to perform: secretsmanager:GetSecretValue")
+	throttled := errors.New("api error ProvisionedThroughputExceededException: Rate exceeded")
+	// Long enough for the fakes that answer at once on a loaded machine.
+	const timeout = 250 * time.Millisecond
+	tests := []struct {
+		name    string
+		kinesis func(context.Context) error // nil: takes the canary
+		// secret is the fake Secrets Manager; nil: API_KEYS_SECRET_ARN unset.
+		secret      func(context.Context) (*secretsmanager.GetSecretValueOutput, error)
+		wantFailed  []string // dependencies the log names; nil: a good probe
+		wantErr     []string // in LastError and the log's err
+		wantSecrets int      // GetSecretValue calls
+	}{
+		{name: "both answer", secret: secretOK, wantSecrets: 1},
+		{name: "kinesis ok, secret fails",
+			secret:     func(context.Context) (*secretsmanager.GetSecretValueOutput, error) { return nil, denied },
+			wantFailed: []string{DepSecretsManager}, wantErr: []string{"secretsmanager: read api keys secret: " + denied.Error()}, wantSecrets: 1},
+		{name: "secret ok, kinesis fails",
+			kinesis: func(context.Context) error { return throttled }, secret: secretOK,
+			wantFailed: []string{DepKinesis}, wantErr: []string{"kinesis: put canary record: " + throttled.Error()}, wantSecrets: 1},
+		{name: "both fail",
+			kinesis:    func(context.Context) error { return throttled },
+			secret:     func(context.Context) (*secretsmanager.GetSecretValueOutput, error) { return nil, denied },
+			wantFailed: []string{DepKinesis, DepSecretsManager}, wantErr: []string{throttled.Error(), denied.Error()}, wantSecrets: 1},
+		{name: "secret slow past the timeout",
+			secret: func(ctx context.Context) (*secretsmanager.GetSecretValueOutput, error) {
+				return nil, waitForDeadline(ctx)
+			},
+			wantFailed: []string{DepSecretsManager}, wantErr: []string{"read api keys secret: no answer within 250ms", context.DeadlineExceeded.Error()}, wantSecrets: 1},
+		{name: "kinesis slow past the timeout, secret ok",
+			kinesis: waitForDeadline, secret: secretOK,
+			wantFailed: []string{DepKinesis}, wantErr: []string{"put canary record: no answer within 250ms"}, wantSecrets: 1},
+		{name: "secret without SecretString",
+			secret: func(context.Context) (*secretsmanager.GetSecretValueOutput, error) {
+				return &secretsmanager.GetSecretValueOutput{SecretBinary: []byte(secretValue)}, nil
+			},
+			wantFailed: []string{DepSecretsManager}, wantErr: []string{"no SecretString"}, wantSecrets: 1},
+		{name: "secret call panics",
+			secret:     func(context.Context) (*secretsmanager.GetSecretValueOutput, error) { panic("injected") },
+			wantFailed: []string{DepSecretsManager}, wantErr: []string{"read api keys secret: panic: injected"}, wantSecrets: 1},
+		{name: "kinesis call panics",
+			kinesis: func(context.Context) error { panic("injected") }, secret: secretOK,
+			wantFailed: []string{DepKinesis}, wantErr: []string{"put canary record: panic: injected"}, wantSecrets: 1},
+		{name: "secret unset, kinesis ok"},
+		{name: "secret unset, kinesis fails",
+			kinesis:    func(context.Context) error { return throttled },
+			wantFailed: []string{DepKinesis}, wantErr: []string{"kinesis: put canary record: " + throttled.Error()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var secretCalls int
+			var secretDeadline time.Time
+			var secretIDs []string
+			kinesisClient := PutRecordFunc(func(ctx context.Context, in *kinesis.PutRecordInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+				if tt.kinesis != nil {
+					if err := tt.kinesis(ctx); err != nil {
+						return nil, err
+					}
+				}
+				return &kinesis.PutRecordOutput{}, nil
+			})
+			var buf syncBuffer
+			before := time.Now()
+			h := newHandler(t, kinesisClient, newClock(), func(c *Config) {
+				c.ProbeTimeout = timeout
+				c.UnhealthyAfter = 1
+				c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+				if tt.secret == nil {
+					return
+				}
+				c.SecretID = testSecretID
+				c.Secrets = GetSecretValueFunc(func(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+					mu.Lock()
+					secretCalls++
+					secretDeadline, _ = ctx.Deadline()
+					secretIDs = append(secretIDs, aws.ToString(in.SecretId))
+					mu.Unlock()
+					return tt.secret(ctx)
+				})
+			})
+			code, st := deep(t, h)
+
+			wantCode := http.StatusOK
+			if tt.wantFailed != nil {
+				wantCode = http.StatusServiceUnavailable
+			}
+			if code != wantCode || st.LastProbeOK != (tt.wantFailed == nil) {
+				t.Errorf("got %d lastProbeOK=%v, want %d", code, st.LastProbeOK, wantCode)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(st.LastError, w) {
+					t.Errorf("lastError: got %q, want it to contain %q", st.LastError, w)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if secretCalls != tt.wantSecrets {
+				t.Errorf("GetSecretValue calls: got %d, want %d", secretCalls, tt.wantSecrets)
+			}
+			for _, id := range secretIDs {
+				if id != testSecretID {
+					t.Errorf("SecretId: got %q, want %q", id, testSecretID)
+				}
+			}
+			if secretCalls > 0 && (secretDeadline.IsZero() || secretDeadline.After(before.Add(timeout+time.Second))) {
+				t.Errorf("secret call deadline: got %v, want at most %v after the check began", secretDeadline, timeout)
+			}
+
+			var failed []map[string]any
+			for _, l := range logLines(t, buf.Bytes()) {
+				if l["msg"] == msgProbeFailed {
+					failed = append(failed, l)
+				}
+			}
+			if tt.wantFailed == nil {
+				if len(failed) != 0 {
+					t.Errorf("got failed-probe log lines %v, want none", failed)
+				}
+			} else {
+				if len(failed) != 1 {
+					t.Fatalf("failed-probe log lines: got %d, want 1\n%s", len(failed), buf.Bytes())
+				}
+				l := failed[0]
+				var deps []string
+				for _, d := range l["failed"].([]any) {
+					deps = append(deps, d.(string))
+				}
+				if !slices.Equal(deps, tt.wantFailed) {
+					t.Errorf("log failed: got %q, want %q", deps, tt.wantFailed)
+				}
+				msg, _ := l["err"].(string)
+				for _, w := range tt.wantErr {
+					if !strings.Contains(msg, w) {
+						t.Errorf("log err: got %q, want it to contain %q", msg, w)
+					}
+				}
+				if wantSecret := tt.secret != nil; (l["secret"] == testSecretID) != wantSecret {
+					t.Errorf("log secret: got %v, want the secret id logged: %v", l["secret"], wantSecret)
+				}
+			}
+			// The value is read, never parsed, logged or kept in the verdict.
+			for _, where := range []string{buf.String(), st.LastError} {
+				if strings.Contains(where, "5ec7e75ec7e7") || strings.Contains(where, "team-a") {
+					t.Errorf("the secret's value escaped the call: %s", where)
+				}
+			}
+		})
+	}
+}
+
+// TestSecretAndKinesisProbedAtOnce: the two calls of a probe run at the same
+// time, so together they take one ProbeTimeout, not two. Each fake answers
+// only once the other has started; one after the other, the first would time
+// out.
+func TestSecretAndKinesisProbedAtOnce(t *testing.T) {
+	kinesisStarted, secretStarted := make(chan struct{}), make(chan struct{})
+	meet := func(ctx context.Context, mine, other chan struct{}) error {
+		close(mine)
+		select {
+		case <-other:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	h := newHandler(t, PutRecordFunc(func(ctx context.Context, in *kinesis.PutRecordInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+		return &kinesis.PutRecordOutput{}, meet(ctx, kinesisStarted, secretStarted)
+	}), newClock(), func(c *Config) {
+		c.UnhealthyAfter = 1
+		c.SecretID = testSecretID
+		c.Secrets = GetSecretValueFunc(func(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+			if err := meet(ctx, secretStarted, kinesisStarted); err != nil {
+				return nil, err
+			}
+			return secretOK(ctx)
+		})
+	})
+	if st := h.Check(context.Background()); !st.Healthy || !st.LastProbeOK {
+		t.Errorf("got healthy=%v lastError %q, want a good probe", st.Healthy, st.LastError)
+	}
+}
+
+// TestSecretIgnoringItsContext: a call that does not return at the deadline
+// still fails the probe at ProbeTimeout instead of holding the answer.
+func TestSecretIgnoringItsContext(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	h := newHandler(t, (&kinesisFake{}).client(), newClock(), func(c *Config) {
+		c.UnhealthyAfter = 1
+		c.ProbeTimeout = 20 * time.Millisecond
+		c.SecretID = testSecretID
+		c.Secrets = GetSecretValueFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+			<-release
+			return secretOK(context.Background())
+		})
+	})
+	done := make(chan Status, 1)
+	go func() { done <- h.Check(context.Background()) }()
+	select {
+	case st := <-done:
+		if st.Healthy || !strings.Contains(st.LastError, "secretsmanager: read api keys secret: no answer within 20ms") {
+			t.Errorf("got healthy=%v lastError %q, want unhealthy naming the secret's 20ms timeout", st.Healthy, st.LastError)
+		}
+	case <-time.After(10 * time.Second): // a safety net, not a speed target
+		t.Fatal("Check still waits for a call that ignores its context")
+	}
+}
+
+// TestSecretFailuresFeedTheHysteresis: a failed secret read counts like a
+// failed canary: UnhealthyAfter of them turn the region, HealthyAfter good
+// probes bring it back.
+func TestSecretFailuresFeedTheHysteresis(t *testing.T) {
+	var mu sync.Mutex
+	var secretErr error
+	c := newClock()
+	h := newHandler(t, (&kinesisFake{}).client(), c, func(cfg *Config) {
+		cfg.SecretID = testSecretID
+		cfg.Secrets = GetSecretValueFunc(func(ctx context.Context, _ *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if secretErr != nil {
+				return nil, secretErr
+			}
+			return secretOK(ctx)
+		})
+	})
+	down := errors.New("api error InternalServiceError")
+	steps := []struct {
+		err  error
+		want int
+	}{{nil, 200}, {down, 200}, {down, 200}, {down, 503}, {nil, 503}, {nil, 200}}
+	for i, s := range steps {
+		mu.Lock()
+		secretErr = s.err
+		mu.Unlock()
+		c.Add(6 * time.Second)
+		if code, st := deep(t, h); code != s.want {
+			t.Errorf("step %d: got %d (lastError %q), want %d", i, code, st.LastError, s.want)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // Command health is the Lambda target of the region-health target group: the
 // ALB (and through it Global Accelerator and Route 53) asks it whether this
-// region's Kinesis stream takes writes. The logic is in package health.
+// region's Kinesis stream takes writes and, when API_KEYS_SECRET_ARN is set,
+// whether ingest can read the API-key secret. The logic is in package health.
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/twinstream/twinstream/lambdas/albhttp"
 	"github.com/twinstream/twinstream/lambdas/env"
@@ -43,6 +45,9 @@ func setup(ctx context.Context, r *env.Reader) (*health.Handler, error) {
 		return nil, err
 	}
 	cfg.Client = newClient(awsCfg)
+	if cfg.SecretID != "" {
+		cfg.Secrets = newSecretsClient(awsCfg)
+	}
 	return health.New(cfg)
 }
 
@@ -55,14 +60,24 @@ func newClient(awsCfg aws.Config) *kinesis.Client {
 	})
 }
 
+// newSecretsClient returns the Secrets Manager client of the probe: one
+// attempt per probe, as for Kinesis.
+func newSecretsClient(awsCfg aws.Config) *secretsmanager.Client {
+	return secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
+		o.RetryMaxAttempts = 1
+	})
+}
+
 // maxProbeTimeout leaves room within Route 53's 2s for the ALB, the Lambda
 // invocation and a cold start.
 const maxProbeTimeout = 1500 * time.Millisecond
 
-// load reads the environment into a health.Config (without the client).
+// load reads the environment into a health.Config (without the clients).
 func load(r *env.Reader) (health.Config, error) {
 	cfg := health.Config{
-		StreamName:     r.String("STREAM_NAME"),
+		StreamName: r.String("STREAM_NAME"),
+		// Optional, so a pipeline deployed without it keeps probing Kinesis only.
+		SecretID:       r.StringOr("API_KEYS_SECRET_ARN", ""),
 		Region:         r.String("AWS_REGION"),
 		ProbeTimeout:   r.Duration("PROBE_TIMEOUT", health.DefaultProbeTimeout),
 		CacheTTL:       r.Duration("PROBE_CACHE_TTL", health.DefaultCacheTTL),

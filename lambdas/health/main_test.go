@@ -43,7 +43,7 @@ func TestLoad(t *testing.T) {
 		check   func(health.Config) bool
 	}{
 		{name: "defaults", check: func(c health.Config) bool {
-			return c.StreamName == "twinstream" && c.Region == "eu-west-1" && c.ProbeTimeout == time.Second &&
+			return c.StreamName == "twinstream" && c.Region == "eu-west-1" && c.SecretID == "" && c.ProbeTimeout == time.Second &&
 				c.CacheTTL == 5*time.Second && c.Window == time.Minute && c.UnhealthyAfter == 3 && c.HealthyAfter == 2
 		}},
 		{name: "all set", set: map[string]string{"PROBE_TIMEOUT": "800ms", "PROBE_CACHE_TTL": "2s", "PROBE_WINDOW": "30s", "UNHEALTHY_AFTER": "4", "HEALTHY_AFTER": "3"},
@@ -51,6 +51,10 @@ func TestLoad(t *testing.T) {
 				return c.ProbeTimeout == 800*time.Millisecond && c.CacheTTL == 2*time.Second && c.Window == 30*time.Second &&
 					c.UnhealthyAfter == 4 && c.HealthyAfter == 3
 			}},
+		{name: "api keys secret", set: map[string]string{"API_KEYS_SECRET_ARN": "twinstream/api-keys"},
+			check: func(c health.Config) bool { return c.SecretID == "twinstream/api-keys" }},
+		{name: "empty api keys secret probes kinesis only", set: map[string]string{"API_KEYS_SECRET_ARN": ""},
+			check: func(c health.Config) bool { return c.SecretID == "" }},
 		{name: "no stream", unset: "STREAM_NAME", wantErr: "STREAM_NAME"},
 		{name: "no region", unset: "AWS_REGION", wantErr: "AWS_REGION"},
 		{name: "healthy-after 0", set: map[string]string{"HEALTHY_AFTER": "0"}, wantErr: "HEALTHY_AFTER"},
@@ -284,5 +288,90 @@ func TestHostileEvents(t *testing.T) {
 	}
 	if st := h.Check(context.Background()); calls == 0 || !strings.Contains(st.LastError, account) {
 		t.Errorf("got %d probes, lastError %q: want the leaky error seen, or the test proves nothing", calls, st.LastError)
+	}
+}
+
+// TestSetup wires the handler from the environment, as main does, against a
+// local server that stands in for Kinesis and Secrets Manager: with
+// API_KEYS_SECRET_ARN the probe reads that secret (one HTTP attempt, within
+// PROBE_TIMEOUT), without it only Kinesis is asked.
+func TestSetup(t *testing.T) {
+	const secretARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:twinstream/api-keys-AbCdEf"
+	tests := []struct {
+		name        string
+		secretEnv   string // API_KEYS_SECRET_ARN; "" unset
+		secret      string // "ok", "error" or "hang": how Secrets Manager answers
+		wantHealthy bool
+		wantErr     string
+		wantSecrets int32 // GetSecretValue requests
+	}{
+		{name: "unset: kinesis only", secret: "error", wantHealthy: true},
+		{name: "set: the secret is read", secretEnv: secretARN, secret: "ok", wantHealthy: true, wantSecrets: 1},
+		{name: "set: a secrets manager error fails the probe without a retry", secretEnv: secretARN, secret: "error",
+			wantErr: "secretsmanager: read api keys secret: operation error Secrets Manager: GetSecretValue", wantSecrets: 1},
+		{name: "set: a hung secrets manager fails at the probe timeout", secretEnv: secretARN, secret: "hang",
+			wantErr: "secretsmanager: read api keys secret: no answer within 200ms", wantSecrets: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var puts, gets atomic.Int32
+			var secretID atomic.Value
+			stop := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				switch target := r.Header.Get("X-Amz-Target"); target {
+				case "Kinesis_20131202.PutRecord":
+					puts.Add(1)
+					_, _ = w.Write([]byte(`{"ShardId":"shardId-000000000000","SequenceNumber":"1"}`))
+				case "secretsmanager.GetSecretValue":
+					gets.Add(1)
+					var in struct{ SecretId string }
+					if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+						t.Errorf("GetSecretValue body: %v", err)
+					}
+					secretID.Store(in.SecretId)
+					switch tt.secret {
+					case "hang":
+						select {
+						case <-r.Context().Done():
+						case <-stop:
+						}
+					case "error":
+						w.WriteHeader(http.StatusInternalServerError)
+						_, _ = w.Write([]byte(`{"__type":"InternalServiceError","message":"injected"}`))
+					default:
+						_, _ = w.Write([]byte(`{"ARN":"` + secretARN + `","Name":"twinstream/api-keys","SecretString":"{\"keys\":[]}"}`))
+					}
+				default:
+					t.Errorf("unexpected call %q", target)
+					w.WriteHeader(http.StatusBadRequest)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(stop) })
+			vars := map[string]string{
+				"STREAM_NAME": "twinstream", "AWS_REGION": "eu-west-1",
+				"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET",
+				"AWS_ENDPOINT_URL_KINESIS": srv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": srv.URL,
+				"PROBE_TIMEOUT": "200ms", "UNHEALTHY_AFTER": "1",
+			}
+			if tt.secretEnv != "" {
+				vars["API_KEYS_SECRET_ARN"] = tt.secretEnv
+			}
+			h, err := setup(context.Background(), reader(vars))
+			if err != nil {
+				t.Fatalf("setup: got error %v, want nil", err)
+			}
+			st := h.Check(context.Background())
+			if st.Healthy != tt.wantHealthy || !strings.Contains(st.LastError, tt.wantErr) {
+				t.Errorf("got healthy=%v lastError %q, want %v with %q", st.Healthy, st.LastError, tt.wantHealthy, tt.wantErr)
+			}
+			if p, g := puts.Load(), gets.Load(); p != 1 || g != tt.wantSecrets {
+				t.Errorf("HTTP attempts: got PutRecord %d GetSecretValue %d, want 1 and %d", p, g, tt.wantSecrets)
+			}
+			if got, _ := secretID.Load().(string); got != tt.secretEnv {
+				t.Errorf("SecretId: got %q, want %q", got, tt.secretEnv)
+			}
+		})
 	}
 }

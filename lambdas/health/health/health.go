@@ -288,9 +288,10 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 }
 
 // Check returns the verdict, probing (Kinesis, and the secret if configured)
-// unless a result younger than the cache TTL exists or a probe is already running (then it waits for that one).
-// Only a check that runs a probe feeds the Tracker. Every failed probe and
-// every verdict change is logged with the full error.
+// unless a result younger than the cache TTL exists or a probe is already
+// running (then it waits for that one). Only a check that runs a probe feeds
+// the Tracker. Every failed probe and every verdict change is logged with the
+// full error.
 func (h *Handler) Check(ctx context.Context) Status {
 	h.mu.Lock()
 	if h.probed && h.now().Sub(h.probedAt) < h.cacheTTL {
@@ -426,17 +427,17 @@ func (h *Handler) probe(ctx context.Context) error {
 	// failure: only ProbeTimeout bounds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.probeTimeout)
 	defer cancel()
-	kinesisDone := h.start(ctx, "put canary record", h.putCanary)
+	kinesisDone := h.start(ctx, opPutCanary, h.putCanary)
 	var secretDone <-chan error
 	if h.secrets != nil {
-		secretDone = h.start(ctx, "read api keys secret", h.readSecret)
+		secretDone = h.start(ctx, opReadSecret, h.readSecret)
 	}
 	var failed probeError
-	if err := h.await(ctx, "put canary record", kinesisDone); err != nil {
+	if err := h.await(ctx, opPutCanary, kinesisDone); err != nil {
 		failed = append(failed, depError{DepKinesis, err})
 	}
 	if secretDone != nil {
-		if err := h.await(ctx, "read api keys secret", secretDone); err != nil {
+		if err := h.await(ctx, opReadSecret, secretDone); err != nil {
 			failed = append(failed, depError{DepSecretsManager, err})
 		}
 	}
@@ -445,6 +446,12 @@ func (h *Handler) probe(ctx context.Context) error {
 	}
 	return failed
 }
+
+// The calls of a probe, as its errors name them.
+const (
+	opPutCanary  = "put canary record"
+	opReadSecret = "read api keys secret"
+)
 
 // start runs call in its own goroutine and returns where its result (wrapped
 // with what) arrives.

@@ -60,7 +60,14 @@ func setup(ctx context.Context, r *env.Reader) (*handler, error) {
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	res, err := h.p.Run(ctx, records(ev))
 	attrs := []any{"records", res.Records, "written", res.Written, "quarantined", res.Quarantined,
-		"canaries", res.Canaries, "duplicates", res.Duplicates, "objects", len(res.Keys)}
+		"canaries", res.Canaries, "duplicates", res.Duplicates, "conflicts", res.Conflicts, "objects", len(res.Keys)}
+	if res.Conflicts > 0 {
+		// Not an error of the pipeline (every version is stored), but
+		// consumers that de-duplicate by (producer, id) alone would merge
+		// them: the producer should hear about it.
+		slog.WarnContext(ctx, "processor: a producer reused ids with other payloads, every version stored",
+			"conflicts", res.Conflicts, "conflictIds", res.ConflictIDs)
+	}
 	switch {
 	case err != nil:
 		first := ""

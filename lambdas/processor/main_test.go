@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -278,5 +279,57 @@ func TestHandleS3(t *testing.T) {
 		} else if string(raw) != tt.want {
 			t.Errorf("%s: got\n%s\nwant\n%s", tt.key, raw, tt.want)
 		}
+	}
+}
+
+// TestHandleConflicts: the same producer's id with two payloads is stored
+// twice, and the handler logs it with the identity.
+func TestHandleConflicts(t *testing.T) {
+	var logs bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
+
+	ev := fixture(t)
+	e, err := record.Decode(ev.Records[2].Kinesis.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Producer = "team-a"
+	ev.Records[2].Kinesis.Data = e.Append(nil)
+	e.SetBase64([]byte("another payload"))
+	ev.Records[1].Kinesis.Data = e.Append(nil) // replaces the canary
+	var lines int
+	h := &handler{p: &processor.Processor{Region: "us-east-1", Bucket: "sink",
+		Client: processor.PutObjectFunc(func(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+			zr, err := gzip.NewReader(in.Body)
+			if err != nil {
+				return nil, err
+			}
+			raw, err := io.ReadAll(zr)
+			lines += bytes.Count(raw, []byte("\n"))
+			return &s3.PutObjectOutput{}, err
+		})}}
+	resp, err := h.handle(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("got %+v, %v, want no failures", resp, err)
+	}
+	if lines != 3 {
+		t.Errorf("got %d lines stored, want 3", lines)
+	}
+	var warn struct {
+		Level       string
+		Conflicts   int
+		ConflictIDs []record.Identity `json:"conflictIds"`
+	}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(l, "reused ids") {
+			if err := json.Unmarshal([]byte(l), &warn); err != nil {
+				t.Fatalf("log %s: %v", l, err)
+			}
+		}
+	}
+	want := []record.Identity{{Producer: e.Producer, ID: e.ID}}
+	if warn.Level != "WARN" || warn.Conflicts != 1 || !reflect.DeepEqual(warn.ConflictIDs, want) {
+		t.Errorf("got log %+v, want a WARN with 1 conflict %+v in\n%s", warn, want, logs.String())
 	}
 }

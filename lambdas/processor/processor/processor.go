@@ -81,12 +81,23 @@ type Result struct {
 	// retries the shard from the first one.
 	Failed []string
 	// Records is the batch size. Written records went to the sink, Quarantined
-	// ones to the quarantine prefix; Canaries and Duplicates (an id seen
-	// earlier in the batch) were dropped.
+	// ones to the quarantine prefix; Canaries and Duplicates were dropped. A
+	// duplicate is a copy of an earlier record of the batch: the same
+	// producer's same id with the same payload (record.Envelope.Duplicate).
 	Records, Written, Quarantined, Canaries, Duplicates int
+	// Conflicts counts the written records whose identity (producer, id) an
+	// earlier record of the batch had with another payload: a producer
+	// reusing an id. Both are written; ConflictIDs holds the first
+	// MaxConflictIDs of these identities, for the log.
+	Conflicts   int
+	ConflictIDs []record.Identity
 	// Keys are the objects written, in order.
 	Keys []string
 }
+
+// MaxConflictIDs bounds Result.ConflictIDs: a producer reusing every id must
+// not turn one log line into megabytes.
+const MaxConflictIDs = 10
 
 // ErrNoReceivedAt marks an envelope without a receive time: the sink is
 // partitioned by it, so such a record is quarantined.
@@ -108,6 +119,7 @@ type object struct {
 	hour       time.Time
 	idx        []int
 	errs       []error // quarantine only, parallel to idx
+	conflicts  []int   // sink only: the records of idx that are conflicts
 }
 
 // Run stores a batch. Objects are written in the order of their first record;
@@ -157,8 +169,12 @@ func (p *Processor) Run(ctx context.Context, recs []Record) (Result, error) {
 		res.Keys = append(res.Keys, key)
 		if o.quarantine {
 			res.Quarantined += len(o.idx)
-		} else {
-			res.Written += len(o.idx)
+			continue
+		}
+		res.Written += len(o.idx)
+		res.Conflicts += len(o.conflicts)
+		for _, i := range o.conflicts[:min(len(o.conflicts), MaxConflictIDs-len(res.ConflictIDs))] {
+			res.ConflictIDs = append(res.ConflictIDs, envs[i].Identity())
 		}
 	}
 	return res, nil
@@ -167,12 +183,21 @@ func (p *Processor) Run(ctx context.Context, recs []Record) (Result, error) {
 // classify decodes every record into envs and groups the records into
 // objects, ordered by their first record. Canaries, duplicates and bad records
 // do not split a run: a run is the consecutive good records of one hour.
+//
+// Only a copy is dropped: a record whose producer, id and payload an earlier
+// kept record of the batch has. Ids are unique per producer only (an empty
+// producer, in envelopes older than the field, is a namespace of its own),
+// and the same identity with another payload is a record too: it is written
+// and counted as a conflict, never merged away.
 func classify(recs []Record, envs []record.Envelope, res *Result) []*object {
 	var (
 		objs []*object
 		run  *object
 		q    *object
-		seen = make(map[string]struct{}, len(recs))
+		// seen maps an identity to its first kept record; others holds
+		// the later kept ones (conflicts), made on the first conflict.
+		seen   = make(map[record.Identity]int, len(recs))
+		others map[record.Identity][]int
 	)
 	for i := range recs {
 		e, err := record.Decode(recs[i].Data)
@@ -192,20 +217,47 @@ func classify(recs []Record, envs []record.Envelope, res *Result) []*object {
 			res.Canaries++
 			continue
 		}
-		if _, dup := seen[e.ID]; dup {
-			res.Duplicates++
-			continue
+		id := e.Identity()
+		conflict := false
+		if j, ok := seen[id]; ok {
+			if copyOf(&e, envs, j, others[id]) {
+				res.Duplicates++
+				continue
+			}
+			if others == nil {
+				others = make(map[record.Identity][]int)
+			}
+			others[id] = append(others[id], i)
+			conflict = true
+		} else {
+			seen[id] = i
 		}
-		seen[e.ID] = struct{}{}
 		h := e.ReceivedAt.UTC().Truncate(time.Hour)
 		if run == nil || !run.hour.Equal(h) {
 			run = &object{first: i, hour: h}
 			objs = append(objs, run)
 		}
 		run.idx = append(run.idx, i)
+		if conflict {
+			run.conflicts = append(run.conflicts, i)
+		}
 		envs[i] = e
 	}
 	return objs
+}
+
+// copyOf reports whether e duplicates envs[first] or one of envs[others]: the
+// kept records with e's identity.
+func copyOf(e *record.Envelope, envs []record.Envelope, first int, others []int) bool {
+	if e.Duplicate(&envs[first]) {
+		return true
+	}
+	for _, j := range others {
+		if e.Duplicate(&envs[j]) {
+			return true
+		}
+	}
+	return false
 }
 
 // key is <prefix>/region=<r>/dt=<yyyy-mm-dd>/hr=<hh>/<shard>-<firstSeq>-<lastSeq>.ndjson.gz.

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twinstream/twinstream/lambdas/record"
 )
@@ -262,4 +264,97 @@ func FuzzRun(f *testing.F) {
 		}
 		checkStored(t, recs, len(recs), s)
 	})
+}
+
+// mixedBatch is a batch after an outage: three hours interleaved (replayed
+// records of two earlier hours among live ones), two producers with the same
+// ids, copies, a conflict, canaries and bad records.
+func mixedBatch() []Record {
+	h09 := h10.Add(-time.Hour)
+	var items []any
+	for i := range 24 {
+		at := []time.Time{h11, h10, h11, h09}[i%4]
+		e := by([]string{"team-a", "team-b"}[i%2], env(fmt.Sprint("order-", i/2), at))
+		items = append(items, e)
+		switch i % 6 {
+		case 1:
+			items = append(items, canary(fmt.Sprint("k", i), h11))
+		case 2:
+			items = append(items, e) // a copy, right after
+		case 3:
+			items = append(items, "not an envelope")
+		case 4:
+			items = append(items, with(`{"changed":true}`, e)) // a conflict
+		}
+	}
+	return batch(append(items, items[3], items[10])...) // copies, far from their originals
+}
+
+// TestRunRetryMixedHours tries to lose a record through a failed put in the
+// middle of a mixed-hour batch followed by Lambda's retry from the first
+// reported record, for every put that can fail, and again in the retry.
+func TestRunRetryMixedHours(t *testing.T) {
+	recs := mixedBatch()
+	all := &store{}
+	res, err := newProcessor(all).Run(context.Background(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := len(res.Keys)
+	if objs != 4 {
+		t.Fatalf("got %d objects, want 4 (3 hours and quarantine)", objs)
+	}
+	for first := 1; first <= objs; first++ {
+		for second := 0; second <= objs; second++ {
+			t.Run(fmt.Sprint(first, "/", second), func(t *testing.T) {
+				s := failingAt(first)
+				start, invocations := 0, 0
+				for fails := []int{first, second}; ; fails = fails[1:] {
+					s.calls, s.fail = nil, failingAt(0).fail
+					if len(fails) > 0 {
+						s.fail = failingAt(fails[0]).fail
+					}
+					res, err := newProcessor(s).Run(context.Background(), recs[start:])
+					invocations++
+					k := failedFrom(t, recs[start:], res.Failed)
+					checkStored(t, recs, start+k, s)
+					if err == nil {
+						break
+					}
+					if invocations > 3 {
+						t.Fatalf("still failing after %d invocations: %v", invocations, err)
+					}
+					start += k
+				}
+				checkStored(t, recs, len(recs), s)
+				if len(s.changed) > 0 {
+					t.Errorf("got objects overwritten with other content: %q", s.changed)
+				}
+			})
+		}
+	}
+}
+
+// TestRunRetryBisected: a function error (a timeout) after some puts makes
+// the mapping retry the whole batch, bisected. The halves may rewrite keys the
+// whole batch wrote, but never with fewer records.
+func TestRunRetryBisected(t *testing.T) {
+	recs := mixedBatch()
+	for puts := 1; puts <= 4; puts++ {
+		for m := 1; m < len(recs); m += 3 {
+			t.Run(fmt.Sprint(puts, "/", m), func(t *testing.T) {
+				s := failingAt(puts + 1) // the invocation dies before put puts+1 ends
+				if _, err := newProcessor(s).Run(context.Background(), recs); err == nil && puts < 4 {
+					t.Fatal("got no error, want the put to fail")
+				}
+				s.fail = nil
+				for _, half := range [][]Record{recs[:m], recs[m:]} {
+					if res, err := newProcessor(s).Run(context.Background(), half); err != nil {
+						t.Fatalf("got %v, %q, want no failure", err, res.Failed)
+					}
+				}
+				checkStored(t, recs, len(recs), s)
+			})
+		}
+	}
 }

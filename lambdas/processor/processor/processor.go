@@ -111,8 +111,8 @@ func (p *Processor) Process(ctx context.Context, recs []Record) (failed []string
 	return res.Failed, err
 }
 
-// object is one S3 object to write: a sink run (good records of one hour, in
-// batch order) or the batch's quarantine object.
+// object is one S3 object to write: the batch's good records of one hour, in
+// batch order, or the batch's quarantine object.
 type object struct {
 	first      int // index of the object's first record in the batch
 	quarantine bool
@@ -122,14 +122,31 @@ type object struct {
 	conflicts  []int   // sink only: the records of idx that are conflicts
 }
 
-// Run stores a batch. Objects are written in the order of their first record;
-// at the first failed write it stops and reports every record from that
-// object's first record on. All records before it are stored (in objects
-// already written, quarantined, or dropped), so Lambda's retry from there
-// loses nothing, and the objects it rewrites get the same keys when the retried
-// batch is the same.
+// Run stores a batch: one object per hour of receivedAt present in the batch
+// (however the hours interleave, as they do when replayed records meet live
+// ones) and one for the quarantined records. Objects are written in the order
+// of their first record; at the first failed write it stops and reports every
+// record from that object's first record on. All records before it are
+// stored (in objects already written, quarantined, or dropped as canaries or
+// copies of an earlier record, which is in a written object too), so
+// Lambda's retry from there loses nothing. Records after it that are in
+// objects already written are written again by the retry: extra copies, as
+// at-least-once delivery allows.
 //
-// The quarantine object is handled like the sink runs: a failed quarantine
+// A retry never overwrites an object with different content. A key is
+// <prefix>/region/dt/hr/<shard>-<firstSeq>-<lastSeq>, and within a batch
+// each object has its own first record. Every object written before the
+// failure has its first record before the reported one, and every object of
+// the retry (which starts at the reported record) has its first record at or
+// after it: their keys differ, at every step of a chain of retries. A whole
+// batch retried (a function error, or bisection after one) starting at the
+// same record produces the same key only for the same hour, first and last
+// record, and the records between those are the same, classified the same
+// way: the same content. Starting later (the second half of a bisected
+// batch), an object of the same key can only hold more records, since fewer
+// earlier records can make one of them a copy.
+//
+// The quarantine object is handled like the sink objects: a failed quarantine
 // write is reported from the first quarantined record, because quarantined
 // data must be kept, and S3 failing for it means S3 is failing, not that the
 // records are bad. Bad records themselves never cause a failure. The
@@ -181,8 +198,8 @@ func (p *Processor) Run(ctx context.Context, recs []Record) (Result, error) {
 }
 
 // classify decodes every record into envs and groups the records into
-// objects, ordered by their first record. Canaries, duplicates and bad records
-// do not split a run: a run is the consecutive good records of one hour.
+// objects, ordered by their first record: one per hour of receivedAt, and
+// one for bad records.
 //
 // Only a copy is dropped: a record whose producer, id and payload an earlier
 // kept record of the batch has. Ids are unique per producer only (an empty
@@ -192,8 +209,11 @@ func (p *Processor) Run(ctx context.Context, recs []Record) (Result, error) {
 func classify(recs []Record, envs []record.Envelope, res *Result) []*object {
 	var (
 		objs []*object
-		run  *object
 		q    *object
+		// cur is the previous good record's object, hours every hour's
+		// object (made when a second hour appears): most batches have one.
+		cur   *object
+		hours map[int64]*object
 		// seen maps an identity to its first kept record; others holds
 		// the later kept ones (conflicts), made on the first conflict.
 		seen   = make(map[record.Identity]int, len(recs))
@@ -233,13 +253,22 @@ func classify(recs []Record, envs []record.Envelope, res *Result) []*object {
 			seen[id] = i
 		}
 		h := e.ReceivedAt.UTC().Truncate(time.Hour)
-		if run == nil || !run.hour.Equal(h) {
-			run = &object{first: i, hour: h}
-			objs = append(objs, run)
+		if cur == nil || !cur.hour.Equal(h) {
+			if cur != nil && hours == nil {
+				hours = map[int64]*object{cur.hour.Unix(): cur}
+			}
+			cur = hours[h.Unix()]
+			if cur == nil {
+				cur = &object{first: i, hour: h}
+				objs = append(objs, cur)
+				if hours != nil {
+					hours[h.Unix()] = cur
+				}
+			}
 		}
-		run.idx = append(run.idx, i)
+		cur.idx = append(cur.idx, i)
 		if conflict {
-			run.conflicts = append(run.conflicts, i)
+			cur.conflicts = append(cur.conflicts, i)
 		}
 		envs[i] = e
 	}

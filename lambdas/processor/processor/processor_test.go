@@ -89,14 +89,16 @@ type stored struct {
 }
 
 // store is a fake S3 bucket. fail, when set, decides the error of the n-th
-// call (counting from 1). shrunk lists the keys overwritten by an object
-// holding fewer lines: a record lost unless it is stored elsewhere.
+// call (counting from 1). changed lists the keys overwritten with other
+// bytes, shrunk those overwritten by an object holding fewer lines: a record
+// lost unless it is stored elsewhere.
 type store struct {
-	mu     sync.Mutex
-	objs   map[string]stored
-	calls  []string
-	fail   func(n int, key string) error
-	shrunk []string
+	mu      sync.Mutex
+	objs    map[string]stored
+	calls   []string
+	fail    func(n int, key string) error
+	changed []string
+	shrunk  []string
 }
 
 func (s *store) api() PutObjectFunc {
@@ -127,8 +129,11 @@ func (s *store) api() PutObjectFunc {
 		if s.objs == nil {
 			s.objs = map[string]stored{}
 		}
-		if old, ok := s.objs[key]; ok && n < old.lines {
-			s.shrunk = append(s.shrunk, fmt.Sprintf("%s: %d lines, then %d", key, old.lines, n))
+		if old, ok := s.objs[key]; ok && !bytes.Equal(old.body, body) {
+			s.changed = append(s.changed, key)
+			if n < old.lines {
+				s.shrunk = append(s.shrunk, fmt.Sprintf("%s: %d lines, then %d", key, old.lines, n))
+			}
 		}
 		s.objs[key] = stored{body, aws.ToString(in.ContentType), aws.ToString(in.ContentEncoding), n}
 		return &s3.PutObjectOutput{}, nil
@@ -216,19 +221,33 @@ func TestRun(t *testing.T) {
 			written: 3,
 		},
 		{
-			name: "runs are consecutive: hour 10, 11, 10 is three objects",
+			name: "one object per hour however they interleave: 10, 11, 10 is two objects",
 			recs: batch(a, c, b),
 			keys: []string{
-				sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz",
+				sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz",
 				sinkDir + "hr=11/" + shard + "-2-2.ndjson.gz",
-				sinkDir + "hr=10/" + shard + "-3-3.ndjson.gz",
 			},
 			want: map[string][]string{
-				sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz": {line(a)},
+				sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz": {line(a), line(b)},
 				sinkDir + "hr=11/" + shard + "-2-2.ndjson.gz": {line(c)},
-				sinkDir + "hr=10/" + shard + "-3-3.ndjson.gz": {line(b)},
 			},
 			written: 3,
+		},
+		{
+			name: "objects in the order of their first record, days apart",
+			recs: batch(c, "bad", env("d", h10.Add(-48*time.Hour)), a, env("e", h11), b, env("f", h10.Add(-48*time.Hour))),
+			keys: []string{
+				sinkDir + "hr=11/" + shard + "-1-5.ndjson.gz",
+				quarDir + shard + "-2-2.ndjson.gz",
+				"records/region=us-east-1/dt=2025-03-02/hr=10/" + shard + "-3-7.ndjson.gz",
+				sinkDir + "hr=10/" + shard + "-4-6.ndjson.gz",
+			},
+			want: map[string][]string{
+				sinkDir + "hr=11/" + shard + "-1-5.ndjson.gz":                              {line(c), line(env("e", h11))},
+				"records/region=us-east-1/dt=2025-03-02/hr=10/" + shard + "-3-7.ndjson.gz": {line(env("d", h10.Add(-48*time.Hour))), line(env("f", h10.Add(-48*time.Hour)))},
+				sinkDir + "hr=10/" + shard + "-4-6.ndjson.gz":                              {line(a), line(b)},
+			},
+			written: 6, quar: 1,
 		},
 		{
 			name:    "same id twice keeps the first",
@@ -338,6 +357,34 @@ func TestRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunMixedHours: after an outage, replayed records of an earlier hour
+// alternate with live ones in every shard; that is one object per hour, not
+// one per record.
+func TestRunMixedHours(t *testing.T) {
+	items := make([]any, 1000)
+	for i := range items {
+		at := h10.Add(time.Duration(i) * time.Millisecond)
+		if i%2 == 1 {
+			at = at.Add(-time.Hour)
+		}
+		items[i] = env(fmt.Sprint("r", i), at)
+	}
+	s := &store{}
+	res, err := newProcessor(s).Run(context.Background(), batch(items...))
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	want := []string{sinkDir + "hr=10/" + shard + "-1-999.ndjson.gz", sinkDir + "hr=09/" + shard + "-2-1000.ndjson.gz"}
+	if !reflect.DeepEqual(s.calls, want) || res.Written != len(items) {
+		t.Errorf("got %d written in %q, want %d in %q", res.Written, s.calls, len(items), want)
+	}
+	for _, k := range want {
+		if n := s.objs[k].lines; n != len(items)/2 {
+			t.Errorf("%s: got %d lines, want %d", k, n, len(items)/2)
+		}
 	}
 }
 
@@ -486,6 +533,11 @@ func TestRunWriteFailure(t *testing.T) {
 			name: "run after quarantine fails: from the run's first record", recs: batch(a, "bad", c, "bad2"), failAt: 3,
 			failed:  []string{"3", "4"},
 			written: []string{sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz", quarDir + shard + "-2-4.ndjson.gz"},
+		},
+		{
+			name: "mixed hours, second object fails: from its first record, records of the first one after it too",
+			recs: batch(a, c, b, d), failAt: 2,
+			failed: []string{"2", "3", "4"}, written: []string{sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz"},
 		},
 		{name: "cancelled context: all, no call", recs: batch(a, b), cancel: true, failed: []string{"1", "2"}},
 	}

@@ -57,6 +57,9 @@ func setup(ctx context.Context, r *env.Reader) (*handler, error) {
 
 // handle never returns an error: that would make Lambda retry the whole
 // batch, while BatchItemFailures retries from the first record not stored.
+// ctx is the invocation's: Run starts no put that could outlast its deadline,
+// so the function reports what is left instead of timing out (a timeout is a
+// function error too).
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	res, err := h.p.Run(ctx, records(ev))
 	attrs := []any{"records", res.Records, "written", res.Written, "quarantined", res.Quarantined,

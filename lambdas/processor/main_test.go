@@ -333,3 +333,30 @@ func TestHandleConflicts(t *testing.T) {
 		t.Errorf("got log %+v, want a WARN with 1 conflict %+v in\n%s", warn, want, logs.String())
 	}
 }
+
+// TestHandleDeadline: the handler passes the invocation's context, whose
+// deadline leaves no room for a put: every record is reported, no call is
+// made, and the handler returns before the deadline instead of timing out.
+func TestHandleDeadline(t *testing.T) {
+	calls := 0
+	h := &handler{p: &processor.Processor{Region: "us-east-1", Bucket: "sink",
+		Client: processor.PutObjectFunc(func(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+			calls++
+			return &s3.PutObjectOutput{}, nil
+		})}}
+	ctx, cancel := context.WithTimeout(context.Background(), processor.DefaultMargin/2)
+	defer cancel()
+	resp, err := h.handle(ctx, fixture(t))
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	want := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{
+		{ItemIdentifier: seq1}, {ItemIdentifier: seq2}, {ItemIdentifier: seq3},
+	}}
+	if !reflect.DeepEqual(resp, want) || calls != 0 {
+		t.Errorf("got %+v after %d calls, want %+v and no call", resp, calls, want)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("handler returned after the deadline, want before")
+	}
+}

@@ -27,6 +27,7 @@ const (
 	DefaultSinkPrefix       = "records"
 	DefaultQuarantinePrefix = "quarantine"
 	DefaultTimeout          = 10 * time.Second
+	DefaultMargin           = time.Second
 )
 
 // Content headers of every object the processor writes.
@@ -72,6 +73,12 @@ type Processor struct {
 	QuarantinePrefix string
 	// Timeout bounds each PutObject call (DefaultTimeout when zero).
 	Timeout time.Duration
+	// Margin is kept free before the deadline of Run's context (the
+	// invocation's): no PutObject may still run then (DefaultMargin when
+	// zero). See Run.
+	Margin time.Duration
+
+	now func() time.Time // time.Now; tests set a fake clock
 }
 
 // Result says what Run did with a batch.
@@ -98,6 +105,10 @@ type Result struct {
 // MaxConflictIDs bounds Result.ConflictIDs: a producer reusing every id must
 // not turn one log line into megabytes.
 const MaxConflictIDs = 10
+
+// ErrDeadline marks a PutObject not started because it might not finish
+// before the invocation's deadline.
+var ErrDeadline = errors.New("not enough time left before the invocation's deadline")
 
 // ErrNoReceivedAt marks an envelope without a receive time: the sink is
 // partitioned by it, so such a record is quarantined.
@@ -146,6 +157,16 @@ type object struct {
 // batch), an object of the same key can only hold more records, since fewer
 // earlier records can make one of them a copy.
 //
+// Run never starts a PutObject that could still run at its context's
+// deadline less Margin: it reports the failure, from that object's first
+// record, with ErrDeadline. A Lambda timeout would instead be a function
+// error, which makes the mapping retry the whole batch, bisected, under other
+// object keys. A put may take Timeout, so one starts only with Timeout left,
+// except the invocation's first: it gets what is left, at most Timeout, so
+// that every invocation writes an object even when the function timeout is
+// shorter than Timeout plus Margin. Each invocation then moves the shard
+// forward by at least one object while S3 answers in the time there is.
+//
 // The quarantine object is handled like the sink objects: a failed quarantine
 // write is reported from the first quarantined record, because quarantined
 // data must be kept, and S3 failing for it means S3 is failing, not that the
@@ -176,8 +197,12 @@ func (p *Processor) Run(ctx context.Context, recs []Record) (Result, error) {
 			s.raw = sinkLines(s.raw[:0], envs, o)
 		}
 		err := gzipTo(&s.gz, s.raw)
+		var timeout time.Duration
 		if err == nil {
-			err = p.put(ctx, key, s.gz.Bytes())
+			timeout, err = p.budget(ctx, len(res.Keys) == 0)
+		}
+		if err == nil {
+			err = p.put(ctx, key, s.gz.Bytes(), timeout)
 		}
 		if err != nil {
 			res.Failed = seqs(recs[o.first:])
@@ -411,13 +436,39 @@ func gzipTo(dst *bytes.Buffer, raw []byte) error {
 	return nil
 }
 
-func (p *Processor) put(ctx context.Context, key string, body []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// budget returns the timeout of the next PutObject, or ErrDeadline when it
+// must not start (see Run). first says no object is written yet.
+func (p *Processor) budget(ctx context.Context, first bool) (time.Duration, error) {
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return timeout, nil
+	}
+	margin := p.Margin
+	if margin <= 0 {
+		margin = DefaultMargin
+	}
+	now := time.Now
+	if p.now != nil {
+		now = p.now
+	}
+	left := dl.Sub(now()) - margin
+	switch {
+	case left >= timeout:
+		return timeout, nil
+	case first && left > 0:
+		return left, nil
+	}
+	return 0, fmt.Errorf("put not started with %v to the deadline (margin %v, put timeout %v): %w",
+		(left + margin).Round(time.Millisecond), margin, timeout, ErrDeadline)
+}
+
+func (p *Processor) put(ctx context.Context, key string, body []byte, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -152,8 +152,9 @@ type object struct {
 // after it: their keys differ, at every step of a chain of retries. A whole
 // batch retried (a function error, or bisection after one) starting at the
 // same record produces the same key only for the same hour, first and last
-// record, and the records between those are the same, classified the same
-// way: the same content. Starting later (the second half of a bisected
+// record, and the records between those are the same (a batch is consecutive
+// records of the shard, or of its partition-key group when batches run in
+// parallel), classified the same way: the same content. Starting later (the second half of a bisected
 // batch), an object of the same key can only hold more records, since fewer
 // earlier records can make one of them a copy.
 //

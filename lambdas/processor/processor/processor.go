@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -241,9 +243,11 @@ func classify(recs []Record, envs []record.Envelope, res *Result) []*object {
 		cur   *object
 		hours map[int64]*object
 		// seen maps an identity to its first kept record; others holds
-		// the later kept ones (conflicts), made on the first conflict.
+		// the later kept ones (conflicts) by payload, so that a producer
+		// reusing one id throughout a batch costs no more than distinct
+		// ids. Made on the first conflict.
 		seen   = make(map[record.Identity]int, len(recs))
-		others map[record.Identity][]int
+		others map[payloadKey][]int
 	)
 	for i := range recs {
 		e, err := record.Decode(recs[i].Data)
@@ -266,14 +270,19 @@ func classify(recs []Record, envs []record.Envelope, res *Result) []*object {
 		id := e.Identity()
 		conflict := false
 		if j, ok := seen[id]; ok {
-			if copyOf(&e, envs, j, others[id]) {
+			if e.Duplicate(&envs[j]) {
+				res.Duplicates++
+				continue
+			}
+			k := payloadKey{id, e.Encoding, maphash.Bytes(payloadSeed, e.Data)}
+			if slices.ContainsFunc(others[k], func(j int) bool { return e.Duplicate(&envs[j]) }) {
 				res.Duplicates++
 				continue
 			}
 			if others == nil {
-				others = make(map[record.Identity][]int)
+				others = make(map[payloadKey][]int)
 			}
-			others[id] = append(others[id], i)
+			others[k] = append(others[k], i)
 			conflict = true
 		} else {
 			seen[id] = i
@@ -301,19 +310,15 @@ func classify(recs []Record, envs []record.Envelope, res *Result) []*object {
 	return objs
 }
 
-// copyOf reports whether e duplicates envs[first] or one of envs[others]: the
-// kept records with e's identity.
-func copyOf(e *record.Envelope, envs []record.Envelope, first int, others []int) bool {
-	if e.Duplicate(&envs[first]) {
-		return true
-	}
-	for _, j := range others {
-		if e.Duplicate(&envs[j]) {
-			return true
-		}
-	}
-	return false
+// payloadKey finds the kept records of one identity that may have a
+// payload: the hash decides nothing alone (Duplicate compares the bytes).
+type payloadKey struct {
+	id       record.Identity
+	encoding string
+	sum      uint64
 }
+
+var payloadSeed = maphash.MakeSeed()
 
 // key is <prefix>/region=<r>/dt=<yyyy-mm-dd>/hr=<hh>/<shard>-<firstSeq>-<lastSeq>.ndjson.gz.
 func (p *Processor) key(prefix string, t time.Time, recs []Record, o *object) string {

@@ -154,11 +154,12 @@ type object struct {
 // after it: their keys differ, at every step of a chain of retries. A whole
 // batch retried (a function error, or bisection after one) starting at the
 // same record produces the same key only for the same hour, first and last
-// record, and the records between those are the same (a batch is consecutive
-// records of the shard, or of its partition-key group when batches run in
-// parallel), classified the same way: the same content. Starting later (the second half of a bisected
-// batch), an object of the same key can only hold more records, since fewer
-// earlier records can make one of them a copy.
+// record, and the records between those are the same (a batch is
+// consecutive records of the shard, or of its partition-key group when
+// batches run in parallel), classified the same way: the same content.
+// Starting later (the second half of a bisected batch), an object of the same
+// key can only hold more records, since fewer earlier records can make one of
+// them a copy.
 //
 // Run never starts a PutObject that could still run at its context's
 // deadline less Margin: it reports the failure, from that object's first
@@ -310,8 +311,8 @@ func classify(recs []Record, envs []record.Envelope, res *Result) []*object {
 	return objs
 }
 
-// payloadKey finds the kept records of one identity that may have a
-// payload: the hash decides nothing alone (Duplicate compares the bytes).
+// payloadKey groups the conflicting records of one identity by payload. The
+// hash only narrows the search: Duplicate compares the bytes.
 type payloadKey struct {
 	id       record.Identity
 	encoding string

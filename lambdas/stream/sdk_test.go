@@ -127,19 +127,21 @@ func TestPutWithSDKClient(t *testing.T) {
 		wantFailed []int
 		wantSent   [][]string // data per request
 		wantCode   string     // API error code Result.Err must carry
+		// Result's Throttled and Faults, as the real SDK's errors give them
+		wantThrottled, wantFaults int
 	}{
 		{"throttled then ok",
 			[]kinesisReply{{400, throttleBody}, {200, ""}},
-			2, nil, [][]string{{"a", "b"}, {"a", "b"}}, ""},
+			2, nil, [][]string{{"a", "b"}, {"a", "b"}}, "", 2, 0},
 		{"record throttled inside a successful call",
 			[]kinesisReply{{200, partial}, {200, ""}},
-			2, nil, [][]string{{"a", "b"}, {"b"}}, ""},
+			2, nil, [][]string{{"a", "b"}, {"b"}}, "", 1, 0},
 		{"server error then ok",
 			[]kinesisReply{{500, internalBody}, {200, ""}},
-			2, nil, [][]string{{"a", "b"}, {"a", "b"}}, ""},
+			2, nil, [][]string{{"a", "b"}, {"a", "b"}}, "", 0, 1},
 		{"stream not found is not retried",
 			[]kinesisReply{{400, notFoundBody}, {200, ""}},
-			1, []int{0, 1}, [][]string{{"a", "b"}}, "ResourceNotFoundException"},
+			1, []int{0, 1}, [][]string{{"a", "b"}}, "ResourceNotFoundException", 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +155,9 @@ func TestPutWithSDKClient(t *testing.T) {
 			res := w.Put(ctx, []Entry{{Data: []byte("a"), PartitionKey: "ka"}, {Data: []byte("b"), PartitionKey: "kb"}})
 			if res.Calls != tt.wantCalls || !reflect.DeepEqual(res.Failed, tt.wantFailed) {
 				t.Errorf("got %+v, want %d calls, failed %v", res, tt.wantCalls, tt.wantFailed)
+			}
+			if res.Throttled != tt.wantThrottled || res.Faults != tt.wantFaults {
+				t.Errorf("got Throttled %d, Faults %d, want %d, %d", res.Throttled, res.Faults, tt.wantThrottled, tt.wantFaults)
 			}
 			if !reflect.DeepEqual(ks.data, tt.wantSent) {
 				t.Errorf("sent: got %v, want %v", ks.data, tt.wantSent)

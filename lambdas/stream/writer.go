@@ -75,6 +75,18 @@ type Result struct {
 	Calls int
 	// Err is the last error seen for the failed entries (nil when none failed).
 	Err error
+	// Throttled counts the records Kinesis refused for throughput
+	// (ProvisionedThroughputExceeded, for the record or for its whole call),
+	// over every attempt. Throttling says a shard is busy (one hot partition
+	// key is enough), not that Kinesis is down.
+	Throttled int
+	// Faults counts the failures that are not throttling, over every attempt:
+	// each failed call (timeout, network, 5xx, access, KMS, missing stream,
+	// invalid request, an answer that does not match the request) and each
+	// record Kinesis failed with another error code (InternalFailure). A call
+	// cut short by the end of ctx after Kinesis had answered an earlier call of
+	// the same Put is not one: the caller's budget ran out while retrying.
+	Faults int
 }
 
 // Put writes entries until all are in, a non-retryable error occurs, or ctx
@@ -102,6 +114,7 @@ func (w *Writer) Put(ctx context.Context, entries []Entry) Result {
 		res.Err = fmt.Errorf("put records: %d entries have a partition key Kinesis rejects (empty or over 256 characters), first at index %d",
 			len(res.Failed), res.Failed[0])
 	}
+	heard := false // Kinesis answered a call of this Put
 	for _, batch := range batches(entries, keep) {
 		pending := batch
 		var err error // the last error for this batch's pending entries
@@ -116,10 +129,18 @@ func (w *Writer) Put(ctx context.Context, entries []Entry) Result {
 				err = lastErr(err, fmt.Errorf("put records: %w", cerr))
 				break
 			}
-			var retry bool
-			pending, retry, err = w.call(ctx, entries, pending)
+			o := w.call(ctx, entries, pending)
+			pending, err = o.still, o.err
 			res.Calls++
-			if !retry {
+			res.Throttled += o.throttled
+			res.Faults += o.faults
+			if o.cut && !heard {
+				// Cut by the caller's deadline before Kinesis ever
+				// answered: as good as a timeout.
+				res.Faults++
+			}
+			heard = heard || o.answered
+			if !o.retry {
 				break
 			}
 		}
@@ -149,9 +170,24 @@ func lastErr(prev, err error) error {
 	return err
 }
 
-// call makes one PutRecords call for the entries at idx and returns the indices
-// still to write, whether retrying them may help, and the error.
-func (w *Writer) call(ctx context.Context, entries []Entry, idx []int) ([]int, bool, error) {
+// outcome is what one PutRecords call did.
+type outcome struct {
+	still []int // indices still to write
+	retry bool  // whether retrying them may help
+	err   error
+	// throttled and faults count as Result's fields do; cut says the call
+	// failed because ctx ended, which Put counts as a fault only when
+	// Kinesis has not answered before. answered: Kinesis sent an answer
+	// (a response or an API error).
+	throttled, faults int
+	cut, answered     bool
+}
+
+// ThrottledCode is the error code of a record or call refused for throughput.
+const ThrottledCode = "ProvisionedThroughputExceededException"
+
+// call makes one PutRecords call for the entries at idx.
+func (w *Writer) call(ctx context.Context, entries []Entry, idx []int) outcome {
 	in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(idx))}
 	if w.StreamARN != "" {
 		in.StreamARN = aws.String(w.StreamARN)
@@ -165,10 +201,21 @@ func (w *Writer) call(ctx context.Context, entries []Entry, idx []int) ([]int, b
 	out, err := w.Client.PutRecords(callCtx, in)
 	cancel()
 	if err != nil {
-		return idx, Retryable(err) && ctx.Err() == nil, fmt.Errorf("put records: %w", err)
+		o := outcome{still: idx, retry: Retryable(err) && ctx.Err() == nil, err: fmt.Errorf("put records: %w", err)}
+		var ae smithy.APIError
+		o.answered = errors.As(err, &ae)
+		switch {
+		case o.answered && ae.ErrorCode() == ThrottledCode:
+			o.throttled = len(idx)
+		case !o.answered && ctx.Err() != nil:
+			o.cut = true
+		default:
+			o.faults = 1
+		}
+		return o
 	}
 	if out == nil || len(out.Records) != len(idx) {
-		return idx, true, errors.New("put records: response does not match request")
+		return outcome{still: idx, retry: true, err: errors.New("put records: response does not match request"), faults: 1, answered: true}
 	}
 	if aws.ToInt32(out.FailedRecordCount) == 0 {
 		// Trust the per-record results over the count, in case they disagree;
@@ -181,28 +228,34 @@ func (w *Writer) call(ctx context.Context, entries []Entry, idx []int) ([]int, b
 			}
 		}
 		if !failedAny {
-			return nil, false, nil
+			return outcome{answered: true}
 		}
 	}
-	var still []int
+	o := outcome{retry: true, answered: true}
 	var code, msg string
 	for i, r := range out.Records {
 		if r.ErrorCode == nil && r.SequenceNumber != nil {
 			continue
 		}
-		still = append(still, idx[i])
+		o.still = append(o.still, idx[i])
+		if aws.ToString(r.ErrorCode) == ThrottledCode {
+			o.throttled++
+		} else {
+			o.faults++
+		}
 		if code == "" {
 			code, msg = aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage)
 		}
 	}
-	if len(still) == 0 {
+	if len(o.still) == 0 {
 		// FailedRecordCount said some failed, every record says it is in.
-		return nil, false, nil
+		return outcome{answered: true}
 	}
 	if code == "" {
 		code = "no sequence number"
 	}
-	return still, true, fmt.Errorf("put records: %d of %d records failed, first: %s: %s", len(still), len(idx), code, msg)
+	o.err = fmt.Errorf("put records: %d of %d records failed, first: %s: %s", len(o.still), len(idx), code, msg)
+	return o
 }
 
 func (w *Writer) callTimeout() time.Duration {

@@ -735,3 +735,87 @@ func TestLastErr(t *testing.T) {
 		t.Errorf("got %v, want %v", got, b)
 	}
 }
+
+// TestPutCountsThrottlingApart: Result tells throttling (a busy shard) from
+// the failures that say Kinesis is not answering, so a caller can keep one
+// hot partition key from looking like an outage.
+func TestPutCountsThrottlingApart(t *testing.T) {
+	opErr := func(err error) error {
+		return &smithy.OperationError{ServiceID: "Kinesis", OperationName: "PutRecords", Err: err}
+	}
+	fail := func(err error) func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error) {
+		return func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error) { return nil, err }
+	}
+	codes := func(code func(i int) string) func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error) {
+		return func(_ int, _ context.Context, idx []int) (*kinesis.PutRecordsOutput, error) { return answer(idx, code), nil }
+	}
+	firstThen := func(first, then func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error)) func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error) {
+		return func(n int, ctx context.Context, idx []int) (*kinesis.PutRecordsOutput, error) {
+			if n == 0 {
+				return first(n, ctx, idx)
+			}
+			return then(n, ctx, idx)
+		}
+	}
+	hang := func(_ int, ctx context.Context, _ []int) (*kinesis.PutRecordsOutput, error) {
+		<-ctx.Done()
+		return nil, opErr(ctx.Err())
+	}
+	ok := codes(func(int) string { return "" })
+	tests := []struct {
+		name          string
+		respond       func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error)
+		deadline      time.Duration // 0: none; the fake's sleeps end the budget after 3
+		wantFailed    int
+		wantThrottled int
+		wantFaults    int
+	}{
+		{"all written", ok, 0, 0, 0, 0},
+		{"hot shard: every record throttled", codes(func(int) string { return throttled }), 0, 4, 12, 0},
+		{"hot shard: some records throttled", codes(func(i int) string {
+			if i%2 == 0 {
+				return throttled
+			}
+			return ""
+		}), 0, 2, 6, 0},
+		{"whole call throttled", fail(opErr(&types.ProvisionedThroughputExceededException{})), 0, 4, 12, 0},
+		{"throttled once, then written", firstThen(codes(func(int) string { return throttled }), ok), 0, 0, 4, 0},
+		{"InternalFailure records", codes(func(i int) string {
+			if i == 1 {
+				return "InternalFailure"
+			}
+			return ""
+		}), 0, 1, 0, 3},
+		{"throttled and InternalFailure", codes(func(i int) string {
+			return map[bool]string{true: throttled, false: "InternalFailure"}[i < 2]
+		}), 0, 4, 6, 6},
+		{"5xx call", fail(opErr(&smithy.GenericAPIError{Code: "InternalFailure"})), 0, 4, 0, 3},
+		{"network", fail(opErr(errors.New("dial tcp: connection refused"))), 0, 4, 0, 3},
+		{"access denied (not retried)", fail(opErr(&types.AccessDeniedException{})), 0, 4, 0, 1},
+		{"KMS throttling is the whole stream's key", fail(opErr(&types.KMSThrottlingException{})), 0, 4, 0, 3},
+		{"answer does not match", func(_ int, _ context.Context, idx []int) (*kinesis.PutRecordsOutput, error) {
+			return allOK(idx[1:]), nil
+		}, 0, 4, 0, 3},
+		{"hung call cut by the caller's deadline", hang, 20 * time.Millisecond, 4, 0, 1},
+		{"throttled, then the deadline cuts the retry", firstThen(codes(func(int) string { return throttled }), hang), 20 * time.Millisecond, 4, 4, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fake{respond: tt.respond}
+			s := &sleeps{budget: 3}
+			ctx := context.Background()
+			if tt.deadline > 0 {
+				s.budget = 0 // the deadline ends it
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+				defer cancel()
+			}
+			w := Writer{Client: f.client(), StreamName: "s", Sleep: s.sleep, CallTimeout: time.Hour}
+			res := w.Put(ctx, entries(4))
+			if len(res.Failed) != tt.wantFailed || res.Throttled != tt.wantThrottled || res.Faults != tt.wantFaults {
+				t.Errorf("got %d failed, Throttled %d, Faults %d, want %d, %d, %d (calls %d, err %v)",
+					len(res.Failed), res.Throttled, res.Faults, tt.wantFailed, tt.wantThrottled, tt.wantFaults, res.Calls, res.Err)
+			}
+		})
+	}
+}

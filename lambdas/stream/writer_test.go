@@ -747,7 +747,9 @@ func TestPutCountsThrottlingApart(t *testing.T) {
 		return func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error) { return nil, err }
 	}
 	codes := func(code func(i int) string) func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error) {
-		return func(_ int, _ context.Context, idx []int) (*kinesis.PutRecordsOutput, error) { return answer(idx, code), nil }
+		return func(_ int, _ context.Context, idx []int) (*kinesis.PutRecordsOutput, error) {
+			return answer(idx, code), nil
+		}
 	}
 	firstThen := func(first, then func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error)) func(int, context.Context, []int) (*kinesis.PutRecordsOutput, error) {
 		return func(n int, ctx context.Context, idx []int) (*kinesis.PutRecordsOutput, error) {

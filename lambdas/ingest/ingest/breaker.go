@@ -3,11 +3,13 @@ package ingest
 import (
 	"sync"
 	"time"
+
+	"github.com/twinstream/twinstream/lambdas/stream"
 )
 
 // breaker keeps an execution environment from spending every request's
-// Kinesis budget on a Kinesis that has just failed. After `after` requests
-// in a row in which Kinesis took none of the records, requests skip Kinesis
+// Kinesis budget on a Kinesis that is not answering. After `after` requests
+// in a row that failed at the call level (see judge), requests skip Kinesis
 // and spill at once for `cooldown`; then one request tries Kinesis again
 // (the others keep spilling) and its outcome closes or reopens the breaker.
 //
@@ -20,13 +22,45 @@ type breaker struct {
 	now      func() time.Time
 
 	mu        sync.Mutex
-	fails     int       // requests in a row that Kinesis took nothing from
+	fails     int       // failed requests in a row
 	openUntil time.Time // skip Kinesis until then
 	probing   bool      // a request is trying Kinesis after the cooldown
 }
 
+// verdict is what one request's Kinesis outcome says about Kinesis.
+type verdict int
+
+const (
+	// unknown says nothing (no call was made, or the call panicked): the
+	// count stays as it is, and a probe makes way for the next one.
+	unknown verdict = iota
+	// answered: Kinesis took records, or refused them for throughput only.
+	answered
+	// down: Kinesis took nothing and some call or record failed for a
+	// reason other than throttling.
+	down
+)
+
+// judge reads a Put's result. Throttling alone closes the breaker rather
+// than being neutral: it is an answer, so Kinesis is up, and one hot
+// partition key (a producer sending every record to one shard) must not
+// make every other producer spill. InternalFailure of a record counts as a
+// failure: it is Kinesis' server error, not a busy shard, and it only
+// matters when the request got nothing else in (anything taken closes).
+func judge(res stream.Result, entries, failed int) verdict {
+	switch {
+	case failed < entries:
+		return answered
+	case res.Faults > 0:
+		return down
+	case res.Throttled > 0:
+		return answered
+	}
+	return unknown
+}
+
 // allow says whether this request should try Kinesis. Every true must be
-// followed by done.
+// followed by done, deferred so that a panic cannot leave a probe running.
 func (b *breaker) allow() bool {
 	if b.after <= 0 {
 		return true
@@ -43,20 +77,21 @@ func (b *breaker) allow() bool {
 	return true
 }
 
-// done records whether Kinesis took any record of a request allow let try.
-func (b *breaker) done(tookAny bool) {
+// done records the verdict on a request allow let try.
+func (b *breaker) done(v verdict) {
 	if b.after <= 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.probing = false
-	if tookAny {
+	switch v {
+	case answered:
 		b.fails = 0
-		return
-	}
-	b.fails++
-	if b.fails >= b.after {
-		b.openUntil = b.now().Add(b.cooldown)
+	case down:
+		b.fails++
+		if b.fails >= b.after {
+			b.openUntil = b.now().Add(b.cooldown)
+		}
 	}
 }

@@ -394,17 +394,9 @@ func (h *Handler) store(ctx context.Context, a answer, now time.Time, envs []rec
 	budget := h.kinesisBudget(ctx)
 	switch {
 	case budget > 0 && h.breaker.allow():
-		kctx, cancel := context.WithTimeout(base, budget)
-		res := h.kinesis.Put(kctx, entries)
-		cancel()
+		var res stream.Result
+		res, nFailed = h.put(base, budget, entries, failed)
 		a.calls, kerr = res.Calls, res.Err
-		for _, i := range res.Failed {
-			if i >= 0 && i < len(failed) && !failed[i] {
-				failed[i] = true
-				nFailed++
-			}
-		}
-		h.breaker.done(nFailed < len(entries))
 	default:
 		kerr = errors.New("no time left for kinesis")
 		if budget > 0 {
@@ -444,8 +436,28 @@ func (h *Handler) store(ctx context.Context, a answer, now time.Time, envs []rec
 	return a
 }
 
+// put writes the entries to Kinesis within budget, marks in failed those
+// not written and counts them. It tells the breaker what happened, deferred:
+// a panic inside Put must not leave a probe running for ever.
+func (h *Handler) put(base context.Context, budget time.Duration, entries []stream.Entry, failed []bool) (stream.Result, int) {
+	v := unknown
+	defer func() { h.breaker.done(v) }()
+	kctx, cancel := context.WithTimeout(base, budget)
+	defer cancel()
+	res := h.kinesis.Put(kctx, entries)
+	n := 0
+	for _, i := range res.Failed {
+		if i >= 0 && i < len(failed) && !failed[i] {
+			failed[i] = true
+			n++
+		}
+	}
+	v = judge(res, len(entries), n)
+	return res, n
+}
+
 // errKinesisSkipped says why a request spilled without trying Kinesis.
-var errKinesisSkipped = errors.New("kinesis skipped: it took nothing from the last requests, retrying after the cooldown")
+var errKinesisSkipped = errors.New("kinesis skipped: it failed the last requests, retrying after the cooldown")
 
 // kinesisBudget is KinesisBudget, less when the request's deadline leaves
 // less: the spill call and the answer must still fit before it.

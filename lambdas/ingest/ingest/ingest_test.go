@@ -83,12 +83,14 @@ func secretFile(t testing.TB, calls *atomic.Int32) GetSecretValueFunc {
 	}
 }
 
-// kinesisFake records what it is given and fails the indices fail says.
+// kinesisFake records what it is given and fails the indices fail says:
+// as faults (Kinesis not answering), or as throttling when throttle is set.
 type kinesisFake struct {
-	mu      sync.Mutex
-	entries []stream.Entry // written
-	calls   int
-	fail    func(i int) bool
+	mu       sync.Mutex
+	entries  []stream.Entry // written
+	calls    int
+	fail     func(i int) bool
+	throttle bool
 }
 
 func (k *kinesisFake) Put(ctx context.Context, entries []stream.Entry) stream.Result {
@@ -104,8 +106,14 @@ func (k *kinesisFake) Put(ctx context.Context, entries []stream.Entry) stream.Re
 		}
 		k.entries = append(k.entries, e)
 	}
-	if len(res.Failed) > 0 {
+	switch {
+	case len(res.Failed) == 0:
+	case k.throttle:
+		res.Throttled = len(res.Failed)
 		res.Err = errors.New("put records: ProvisionedThroughputExceededException")
+	default:
+		res.Faults = 1
+		res.Err = errors.New("put records: dial tcp: connection refused")
 	}
 	return res
 }

@@ -50,6 +50,9 @@ func FuzzParse(f *testing.F) {
 				if b.Reason == "" || b.Index < 0 || b.Index >= max || (i > 0 && b.Index <= bad[i-1].Index) {
 					t.Fatalf("bad records %+v: want ascending indices with reasons", bad)
 				}
+				if b.DuplicateOf != nil {
+					checkRepeat(t, body, mt, b.Index, *b.DuplicateOf)
+				}
 			}
 			return
 		}
@@ -57,9 +60,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%d records accepted, want 1 to %d", len(ins), max)
 		}
 		checkReference(t, body, mt, ins)
+		seen := map[string]int{}
+		for i, in := range ins {
+			if j, ok := seen[in.id]; ok && in.id != "" {
+				t.Fatalf("records %d and %d accepted with one id %q", j, i, in.id)
+			}
+			seen[in.id] = i
+		}
 
 		n := 0
-		envs, entries, tooBig := envelopes(ins, "us-east-1", t0, func() string { n++; return fmt.Sprintf("gen-%d", n) })
+		envs, entries, tooBig := envelopes(ins, "team-test", "us-east-1", t0, func() string { n++; return fmt.Sprintf("gen-%d", n) })
 		if tooBig != nil {
 			return
 		}
@@ -88,17 +98,12 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// checkReference compares accepted records with what encoding/json reads
-// from the same body.
-func checkReference(t *testing.T, body []byte, mt string, ins []input) {
+// rawRecords splits a JSON or NDJSON body into its records as encoding/json
+// sees them.
+func rawRecords(t *testing.T, body []byte, mt string) []json.RawMessage {
 	t.Helper()
 	var raws []json.RawMessage
 	switch mt {
-	case TypeBinary:
-		if len(ins) != 1 || !ins[0].binary || !bytes.Equal(ins[0].data, body) {
-			t.Fatalf("binary body became %+v", ins)
-		}
-		return
 	case TypeJSON:
 		var doc map[string]json.RawMessage
 		if err := json.Unmarshal(body, &doc); err != nil {
@@ -114,6 +119,42 @@ func checkReference(t *testing.T, body []byte, mt string, ins []input) {
 			}
 		}
 	}
+	return raws
+}
+
+// checkRepeat checks that record i repeats record j's id, as encoding/json
+// reads them.
+func checkRepeat(t *testing.T, body []byte, mt string, i, j int) {
+	t.Helper()
+	raws := rawRecords(t, body, mt)
+	if j < 0 || j >= i || i >= len(raws) {
+		t.Fatalf("record %d said to repeat record %d of %d", i, j, len(raws))
+	}
+	id := func(raw json.RawMessage) string {
+		var r struct {
+			ID *string `json:"id"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil || r.ID == nil {
+			t.Fatalf("record %q has no id encoding/json reads (%v)", raw, err)
+		}
+		return *r.ID
+	}
+	if a, b := id(raws[j]), id(raws[i]); a != b {
+		t.Fatalf("record %d id %q said to repeat record %d's %q", i, b, j, a)
+	}
+}
+
+// checkReference compares accepted records with what encoding/json reads
+// from the same body.
+func checkReference(t *testing.T, body []byte, mt string, ins []input) {
+	t.Helper()
+	if mt == TypeBinary {
+		if len(ins) != 1 || !ins[0].binary || !bytes.Equal(ins[0].data, body) {
+			t.Fatalf("binary body became %+v", ins)
+		}
+		return
+	}
+	raws := rawRecords(t, body, mt)
 	if len(raws) != len(ins) {
 		t.Fatalf("%d records accepted, encoding/json sees %d", len(ins), len(raws))
 	}

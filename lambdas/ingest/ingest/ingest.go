@@ -306,7 +306,7 @@ func (h *Handler) serve(ctx context.Context, r *http.Request) answer {
 	var envs []record.Envelope
 	var entries []stream.Entry
 	if bad == nil {
-		envs, entries, bad = envelopes(ins, h.cfg.Region, now, func() string { return h.ids.New(now) })
+		envs, entries, bad = envelopes(ins, key, h.cfg.Region, now, func() string { return h.ids.New(now) })
 	}
 	if bad != nil {
 		a.status, a.err = http.StatusBadRequest, fmt.Errorf("%d invalid records, first %d: %s", len(bad), bad[0].Index, bad[0].Reason)

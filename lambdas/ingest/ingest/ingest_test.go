@@ -774,7 +774,7 @@ func TestEnvelopes(t *testing.T) {
 				if w.PartitionKey == "" {
 					w.PartitionKey = w.ID
 				}
-				w.Region, w.ReceivedAt = "us-east-1", at
+				w.Producer, w.Region, w.ReceivedAt = "team-test", "us-east-1", at
 				if !reflect.DeepEqual(g, w) {
 					t.Errorf("record %d\n got %+v\nwant %+v", i, g, w)
 				}
@@ -816,6 +816,11 @@ func TestSpillObject(t *testing.T) {
 	}
 	got := spilledEnvelopes(t, sp)
 	want[1].ID, want[1].PartitionKey = got[1].ID, got[1].ID // generated anew
+	for i, e := range got {
+		if e.Producer != "team-test" {
+			t.Errorf("spilled record %d producer %q, want team-test (the key's id)", i, e.Producer)
+		}
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("spilled\n got %+v\nwant %+v", got, want)
 	}
@@ -1040,6 +1045,9 @@ func TestParseKeys(t *testing.T) {
 		{"short hash", `{"keys":[{"id":"a","sha256":"abcd"}]}`, nil, "64 hex"},
 		{"not hex", `{"keys":[{"id":"a","sha256":"` + strings.Repeat("g", 64) + `"}]}`, nil, "64 hex"},
 		{"no id", `{"keys":[{"sha256":"` + strings.Repeat("a", 64) + `"}]}`, nil, "id must be"},
+		{"one id, two hashes (rotation)", `{"keys":[{"id":"a","sha256":"` + strings.Repeat("a", 64) + `"},{"id":"a","sha256":"` + strings.Repeat("b", 64) + `"}]}`, []string{"a", "a"}, ""},
+		{"one hash, two ids", `{"keys":[{"id":"a","sha256":"` + strings.Repeat("a", 64) + `"},{"id":"b","sha256":"` + strings.Repeat("A", 64) + `"}]}`, nil, "key 1 (b) has the sha256 of key 0 (a)"},
+		{"one hash listed twice for one id", `{"keys":[{"id":"a","sha256":"` + strings.Repeat("a", 64) + `"},{"id":"a","sha256":"` + strings.Repeat("a", 64) + `"}]}`, []string{"a", "a"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

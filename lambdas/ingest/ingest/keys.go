@@ -172,6 +172,10 @@ func parseKeys(b []byte) ([]apiKey, error) {
 	if doc.Keys == nil {
 		return nil, errors.New(`api keys secret has no "keys" array`)
 	}
+	// One id may have several hashes (a rotation keeps the producer's
+	// namespace); one hash may not have several ids: which producer would
+	// its records belong to?
+	owner := make(map[[sha256.Size]byte]int, len(*doc.Keys))
 	keys := make([]apiKey, 0, len(*doc.Keys))
 	for i, k := range *doc.Keys {
 		if !record.ValidID(k.ID) {
@@ -184,6 +188,10 @@ func parseKeys(b []byte) ([]apiKey, error) {
 		var ak apiKey
 		ak.id = k.ID
 		copy(ak.hash[:], h)
+		if j, ok := owner[ak.hash]; ok && keys[j].id != ak.id {
+			return nil, fmt.Errorf("api keys secret: key %d (%s) has the sha256 of key %d (%s): a key must name one producer", i, k.ID, j, keys[j].id)
+		}
+		owner[ak.hash] = len(keys)
 		keys = append(keys, ak)
 	}
 	return keys, nil

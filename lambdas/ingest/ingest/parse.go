@@ -42,6 +42,36 @@ type badRecord struct {
 	// Line is the 1-based line of an NDJSON record.
 	Line   int    `json:"line,omitempty"`
 	Reason string `json:"reason"`
+	// DuplicateOf is the index of the earlier record with the same id.
+	DuplicateOf *int `json:"duplicateOf,omitempty"`
+}
+
+// repeated is the bad record for record i whose id is record j's. The
+// reason names indices only: echoing a 256-byte id into every reason would
+// let a 400 answer outgrow the ALB's response limit.
+func repeated(i, line, j int) badRecord {
+	return badRecord{Index: i, Line: line, Reason: "id repeats record " + strconv.Itoa(j) + "'s id", DuplicateOf: &j}
+}
+
+// seenIDs holds the producer ids of one request. A request may not repeat an
+// id: a record is its producer and id, so two records sharing one would be
+// one record to every consumer, and one of them lost.
+type seenIDs map[string]int
+
+// repeat returns the index of an earlier record with id; otherwise it
+// remembers that record i has id. Empty ids (generated later) never repeat.
+func (s *seenIDs) repeat(id string, i int) (int, bool) {
+	if id == "" {
+		return 0, false
+	}
+	if *s == nil {
+		*s = make(seenIDs)
+	}
+	if j, ok := (*s)[id]; ok {
+		return j, true
+	}
+	(*s)[id] = i
+	return 0, false
 }
 
 // reject is a parse outcome that is not a list of bad records: the body as a
@@ -122,14 +152,20 @@ func parseNDJSON(body []byte, maxRecords int) ([]input, []badRecord, *reject) {
 	}
 	ins := make([]input, len(lines))
 	var bad []badRecord
+	var ids seenIDs
 	for i, l := range lines {
 		if !json.Valid(l.text) {
 			bad = append(bad, badRecord{Index: i, Line: l.no, Reason: "invalid JSON: " + syntaxError(l.text)})
 			continue
 		}
 		in, reason := parseRecord(l.text)
-		if reason != "" {
+		j, dup := ids.repeat(in.id, i)
+		switch {
+		case reason != "":
 			bad = append(bad, badRecord{Index: i, Line: l.no, Reason: reason})
+			continue
+		case dup:
+			bad = append(bad, repeated(i, l.no, j))
 			continue
 		}
 		ins[i] = in
@@ -184,10 +220,16 @@ func parseJSON(body []byte, maxRecords int) ([]input, []badRecord, *reject) {
 	}
 	ins := make([]input, len(spans))
 	var bad []badRecord
+	var ids seenIDs
 	for k, s := range spans {
 		in, reason := parseRecord(s)
-		if reason != "" {
+		j, dup := ids.repeat(in.id, k)
+		switch {
+		case reason != "":
 			bad = append(bad, badRecord{Index: k, Reason: reason})
+			continue
+		case dup:
+			bad = append(bad, repeated(k, 0, j))
 			continue
 		}
 		ins[k] = in
@@ -222,7 +264,8 @@ func syntaxError(b []byte) string {
 }
 
 // parseRecord reads one record object. b is valid JSON. It returns a reason
-// when the record is not acceptable.
+// when the record is not acceptable; the input then holds only the id, when
+// that much is valid (to find ids a request repeats).
 func parseRecord(b []byte) (input, string) {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -260,13 +303,14 @@ func parseRecord(b []byte) (input, string) {
 		s, ok := jsonString(idJSON)
 		switch {
 		case !ok:
-			reason = reasonIDType
+			return input{}, reasonIDType
 		case !utf8.Valid(idJSON) || !record.ValidID(s):
-			reason = reasonID
+			return input{}, reasonID
 		}
 		in.id = s
 	}
-	if pkSet && reason == "" {
+	bad := input{id: in.id}
+	if pkSet {
 		s, ok := jsonString(pkJSON)
 		switch {
 		case !ok:
@@ -277,30 +321,30 @@ func parseRecord(b []byte) (input, string) {
 		in.pk = s
 	}
 	if reason != "" {
-		return input{}, reason
+		return bad, reason
 	}
 	switch {
 	case haveData && haveB64:
-		return input{}, reasonBothData
+		return bad, reasonBothData
 	case haveData:
 		// encoding/json accepts invalid UTF-8 inside strings; JSON text
 		// must be UTF-8 (RFC 8259) and record.Validate insists on it.
 		if !utf8.Valid(data) {
-			return input{}, reasonDataUTF8
+			return bad, reasonDataUTF8
 		}
 		in.data = compact(data)
 	case haveB64:
 		s, ok := jsonString(b64)
 		if !ok {
-			return input{}, reasonBase64
+			return bad, reasonBase64
 		}
 		raw, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
-			return input{}, reasonBase64
+			return bad, reasonBase64
 		}
 		in.data, in.binary = raw, true
 	default:
-		return input{}, reasonNoData
+		return bad, reasonNoData
 	}
 	return in, ""
 }
@@ -482,13 +526,13 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// envelopes gives each input its envelope (id, region, receive time,
-// partition key) and encodes them into one buffer. It reports records whose
-// envelope and partition key exceed what Kinesis takes.
-func envelopes(ins []input, region string, now time.Time, newID func() string) ([]record.Envelope, []stream.Entry, []badRecord) {
+// envelopes gives each input its envelope (id, producer, region, receive
+// time, partition key) and encodes them into one buffer. It reports records
+// whose envelope and partition key exceed what Kinesis takes.
+func envelopes(ins []input, producer, region string, now time.Time, newID func() string) ([]record.Envelope, []stream.Entry, []badRecord) {
 	size := 0
 	for _, in := range ins {
-		size += len(in.data) + len(in.id) + len(in.pk) + 160
+		size += len(in.data) + len(in.id) + len(in.pk) + len(producer) + 172
 		if in.binary {
 			size += len(in.data)/3 + 4
 		}
@@ -503,7 +547,7 @@ func envelopes(ins []input, region string, now time.Time, newID func() string) (
 		if e.ID == "" {
 			e.ID = newID()
 		}
-		e.Region, e.ReceivedAt, e.PartitionKey = region, now, in.pk
+		e.Producer, e.Region, e.ReceivedAt, e.PartitionKey = producer, region, now, in.pk
 		if e.PartitionKey == "" {
 			e.PartitionKey = e.ID
 		}

@@ -1,0 +1,123 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+func dupOf(i, line, j int) badRecord {
+	return badRecord{Index: i, Line: line, Reason: fmt.Sprintf("id repeats record %d's id", j), DuplicateOf: &j}
+}
+
+// TestRepeatedIDs: a request that repeats a producer id is refused whole
+// (400, nothing written), naming both records by index.
+func TestRepeatedIDs(t *testing.T) {
+	long := strings.Repeat(`\"`, record.MaxIDLen)
+	var many strings.Builder
+	many.WriteString(`{"records":[`)
+	for i := range 100 {
+		if i > 0 {
+			many.WriteByte(',')
+		}
+		fmt.Fprintf(&many, `{"id":"%s","data":%d}`, long, i)
+	}
+	many.WriteString(`]}`)
+	manyWant := []badRecord{}
+	for i := 1; i < 100; i++ {
+		manyWant = append(manyWant, dupOf(i, 0, 0))
+	}
+	tests := []struct {
+		name   string
+		ct     string
+		body   string
+		status int
+		want   []badRecord
+	}{
+		{"JSON", TypeJSON, `{"records":[{"id":"a","data":1},{"id":"b","data":2},{"id":"a","data":1}]}`, 400,
+			[]badRecord{dupOf(2, 0, 0)}},
+		{"NDJSON names lines", TypeNDJSON, "{\"id\":\"x\",\"data\":1}\n\n{\"id\":\"y\",\"data\":2}\n{\"id\":\"x\",\"data\":3}\n", 400,
+			[]badRecord{dupOf(2, 4, 0)}},
+		{"three of one id", TypeJSON, `{"records":[{"id":"a","data":1},{"id":"a","data":2},{"id":"a","data":3}]}`, 400,
+			[]badRecord{dupOf(1, 0, 0), dupOf(2, 0, 0)}},
+		{"escapes are the same id", TypeJSON, `{"records":[{"id":"ab","data":1},{"id":"\u0061b","data":2}]}`, 400,
+			[]badRecord{dupOf(1, 0, 0)}},
+		{"a bad record's id still counts", TypeJSON, `{"records":[{"id":"a"},{"id":"a","data":2},{"id":"b","data":3,"partitionKey":7},{"id":"b","data":4}]}`, 400,
+			[]badRecord{{Index: 0, Reason: reasonNoData}, dupOf(1, 0, 0), {Index: 2, Reason: reasonPKType}, dupOf(3, 0, 2)}},
+		{"an invalid id does not", TypeJSON, `{"records":[{"id":"","data":1},{"id":"a","data":2},{"id":"","data":3}]}`, 400,
+			[]badRecord{{Index: 0, Reason: reasonID}, {Index: 2, Reason: reasonID}}},
+		{"256-byte ids are not echoed", TypeJSON, many.String(), 400, manyWant},
+		{"case matters", TypeJSON, `{"records":[{"id":"a","data":1},{"id":"A","data":1}]}`, 202, nil},
+		{"generated ids never repeat", TypeJSON, `{"records":[{"data":1},{"data":1},{"id":"a","data":1}]}`, 202, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := &kinesisFake{}
+			sp := &spillFake{}
+			r := serve(t, newHandler(t, testConfig(), k, sp, nil, nil), post(tt.ct, bearerKey, tt.body))
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.raw)
+			}
+			if tt.status != 400 {
+				return
+			}
+			if !reflect.DeepEqual(r.body.Records, tt.want) {
+				t.Errorf("records\n got %s\nwant %+v", r.raw, tt.want)
+			}
+			if k.calls != 0 || len(sp.objs) != 0 {
+				t.Errorf("kinesis calls %d, spill objects %d, want none", k.calls, len(sp.objs))
+			}
+			if strings.Contains(r.raw, `\"\"\"\"`) {
+				t.Errorf("answer echoes the ids: %.200s", r.raw)
+			}
+		})
+	}
+}
+
+func keyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestProducerNamespace: the envelope's producer is the API key's id, so two
+// teams' "order-1" are two records; a key rotation that lists one id with
+// two hashes keeps the namespace, so a retry across it is a duplicate.
+func TestProducerNamespace(t *testing.T) {
+	const oldKey, newKey, otherKey = "ts-team-a-old-key", "ts-team-a-new-key", "ts-team-b-key"
+	doc := fmt.Sprintf(`{"keys":[{"id":"team-a","sha256":"%s"},{"id":"team-b","sha256":"%s"},{"id":"team-a","sha256":"%s"}]}`,
+		keyHash(oldKey), keyHash(otherKey), keyHash(newKey))
+	sec := GetSecretValueFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+		return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(doc)}, nil
+	})
+	k := &kinesisFake{}
+	h := newHandler(t, testConfig(), k, &spillFake{}, sec, nil)
+	body := `{"records":[{"id":"order-1","data":{"total":12}}]}`
+	for _, key := range []string{oldKey, otherKey, newKey} {
+		if r := serve(t, h, post(TypeJSON, "Bearer "+key, body)); r.status != http.StatusAccepted {
+			t.Fatalf("key %s: status %d, want 202: %s", key, r.status, r.raw)
+		}
+	}
+	envs := decodeEntries(t, k.entries)
+	var got []string
+	for _, e := range envs {
+		got = append(got, e.Producer+"/"+e.ID)
+	}
+	if want := []string{"team-a/order-1", "team-b/order-1", "team-a/order-1"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("records %v, want %v", got, want)
+	}
+	if envs[0].Identity() == envs[1].Identity() {
+		t.Errorf("team-a's and team-b's order-1 have one identity %v, want two records", envs[0].Identity())
+	}
+	if !envs[0].Duplicate(&envs[2]) {
+		t.Errorf("order-1 sent with team-a's old key, then retried with its new key: not a duplicate, want one")
+	}
+}

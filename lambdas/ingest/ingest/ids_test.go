@@ -1,18 +1,27 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/twinstream/twinstream/lambdas/record"
+	"github.com/twinstream/twinstream/lambdas/stream"
 )
 
 func dupOf(i, line, j int) badRecord {
@@ -119,5 +128,79 @@ func TestProducerNamespace(t *testing.T) {
 	}
 	if !envs[0].Duplicate(&envs[2]) {
 		t.Errorf("order-1 sent with team-a's old key, then retried with its new key: not a duplicate, want one")
+	}
+}
+
+// TestRetryAfter503 runs a partial failure end to end through the handler
+// and the real stream.Writer: Kinesis fails two of four records (ids
+// generated for three), the spill bucket is down, and the 503 says which
+// ids were stored and which failed. Resending the failed records with
+// failedIds stores every record exactly once under the ids of the first try.
+func TestRetryAfter503(t *testing.T) {
+	var mu sync.Mutex
+	stored := map[string]record.Envelope{} // by id
+	down := true
+	api := stream.PutRecordsFunc(func(_ context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out := &kinesis.PutRecordsOutput{FailedRecordCount: aws.Int32(0)}
+		for _, r := range in.Records {
+			e, err := record.Decode(r.Data)
+			if err != nil {
+				return nil, err
+			}
+			if down && bytes.Contains(e.Data, []byte(`"hot"`)) {
+				out.Records = append(out.Records, types.PutRecordsResultEntry{ErrorCode: aws.String("InternalFailure"), ErrorMessage: aws.String("fake")})
+				*out.FailedRecordCount++
+				continue
+			}
+			if _, dup := stored[e.ID]; dup {
+				return nil, fmt.Errorf("id %s written twice", e.ID)
+			}
+			stored[e.ID] = e
+			out.Records = append(out.Records, types.PutRecordsResultEntry{SequenceNumber: aws.String("1"), ShardId: aws.String("shardId-000000000000")})
+		}
+		return out, nil
+	})
+	w := &stream.Writer{Client: api, StreamName: "s", Sleep: func(context.Context, time.Duration) error { return context.DeadlineExceeded }}
+	sp := &spillFake{err: errors.New("s3: service unavailable")}
+	h := newHandler(t, testConfig(), w, sp, nil, nil)
+
+	records := []string{`{"data":{"n":0}}`, `{"data":{"n":1,"k":"hot"}}`, `{"id":"mine-2","data":{"n":2,"k":"hot"}}`, `{"data":{"n":3}}`}
+	r := serve(t, h, post(TypeJSON, bearerKey, `{"records":[`+strings.Join(records, ",")+`]}`))
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("first try: status %d (Retry-After %q), want 503 with Retry-After: %s", r.status, r.header.Get("Retry-After"), r.raw)
+	}
+	if !slices.Equal(r.body.Failed, []int{1, 2}) || len(r.body.FailedIDs) != 2 || r.body.FailedIDs[1] != "mine-2" || len(r.body.Stored) != 2 {
+		t.Fatalf("first try: got stored %v failed %v failedIds %v, want 2 stored, failed [1 2] with ids [<generated> mine-2]",
+			r.body.Stored, r.body.Failed, r.body.FailedIDs)
+	}
+	firstIDs := append(slices.Clone(r.body.Stored), r.body.FailedIDs...)
+
+	// The producer resends the failed records, each with its failedIds id.
+	var resend []string
+	for k, i := range r.body.Failed {
+		resend = append(resend, fmt.Sprintf(`{"id":%q,%s`, r.body.FailedIDs[k], records[i][1:]))
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	sp.err = nil
+	r2 := serve(t, h, post(TypeJSON, bearerKey, `{"records":[`+strings.Join(resend, ",")+`]}`))
+	if r2.status != http.StatusAccepted || !slices.Equal(r2.body.IDs, r.body.FailedIDs) {
+		t.Fatalf("retry: status %d ids %v, want 202 with ids %v: %s", r2.status, r2.body.IDs, r.body.FailedIDs, r2.raw)
+	}
+	var got []string
+	for id, e := range stored {
+		got = append(got, id)
+		var d struct{ N int }
+		if err := json.Unmarshal(e.Data, &d); err != nil || e.Producer != "team-test" {
+			t.Errorf("record %s: data %s producer %q, want team-test", id, e.Data, e.Producer)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(firstIDs)
+	if !slices.Equal(got, firstIDs) {
+		t.Errorf("stored ids %v, want the first try's %v, each once", got, firstIDs)
 	}
 }

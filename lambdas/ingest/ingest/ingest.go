@@ -376,10 +376,15 @@ type accepted struct {
 	IDs      []string `json:"ids"`
 }
 
+// unavailable is the 503 answer when some records are not stored. Every
+// record's id is in it (stored, or failedIds beside its index in failed), so
+// a producer resends the failed ones with the same ids: a retry of a record
+// that was in fact stored is then a duplicate, which consumers drop.
 type unavailable struct {
-	Error  string   `json:"error"`
-	Stored []string `json:"stored"`
-	Failed []int    `json:"failed"`
+	Error     string   `json:"error"`
+	Stored    []string `json:"stored"`
+	Failed    []int    `json:"failed"`
+	FailedIDs []string `json:"failedIds"`
 }
 
 // store writes the entries to Kinesis within the budget, spills what Kinesis
@@ -417,10 +422,12 @@ func (h *Handler) store(ctx context.Context, a answer, now time.Time, envs []rec
 		if err != nil {
 			a.status, a.header = http.StatusServiceUnavailable, map[string]string{"Retry-After": "1"}
 			a.err = fmt.Errorf("%w; kinesis: %v", err, kerr)
-			body := unavailable{Error: "kinesis and the spill bucket did not take the records; records listed in failed are not stored", Stored: []string{}, Failed: []int{}}
+			body := unavailable{Error: "kinesis and the spill bucket did not take the records; records listed in failed are not stored: resend them with the ids in failedIds",
+				Stored: []string{}, Failed: make([]int, 0, nFailed), FailedIDs: make([]string, 0, nFailed)}
 			for i, f := range failed {
 				if f {
 					body.Failed = append(body.Failed, i)
+					body.FailedIDs = append(body.FailedIDs, ids[i])
 				} else {
 					body.Stored = append(body.Stored, ids[i])
 				}

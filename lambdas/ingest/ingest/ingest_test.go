@@ -209,6 +209,7 @@ type reply struct {
 	Records     []badRecord `json:"records"`
 	Stored      []string    `json:"stored"`
 	Failed      []int       `json:"failed"`
+	FailedIDs   []string    `json:"failedIds"`
 	Count       int         `json:"count"`
 	Limit       int         `json:"limit"`
 	Detail      string      `json:"detail"`
@@ -574,8 +575,8 @@ func TestServe(t *testing.T) {
 			status: http.StatusServiceUnavailable,
 			errSub: "did not take the records",
 			check: func(t *testing.T, r result, _ *kinesisFake, _ *spillFake) {
-				if !slices.Equal(r.body.Stored, []string{"b"}) || !slices.Equal(r.body.Failed, []int{0, 2}) {
-					t.Errorf("stored %v failed %v, want [b] and [0 2]", r.body.Stored, r.body.Failed)
+				if !slices.Equal(r.body.Stored, []string{"b"}) || !slices.Equal(r.body.Failed, []int{0, 2}) || !slices.Equal(r.body.FailedIDs, []string{"a", "c"}) {
+					t.Errorf("stored %v failed %v failedIds %v, want [b], [0 2], [a c]", r.body.Stored, r.body.Failed, r.body.FailedIDs)
 				}
 				if r.body.Accepted != nil || r.body.IDs != nil {
 					t.Errorf("answer %s acknowledges records, want only stored/failed", r.raw)

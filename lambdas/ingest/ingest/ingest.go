@@ -27,9 +27,6 @@ import (
 // Path is the only route.
 const Path = "/v1/records"
 
-// MaxBody is the largest body accepted: the ALB's limit for Lambda targets.
-const MaxBody = 1 << 20
-
 // Defaults of Config (and of the environment main.go reads).
 const (
 	DefaultKeysTTL            = 5 * time.Minute
@@ -42,7 +39,10 @@ const (
 	DefaultBreakerAfter       = 3
 	DefaultBreakerCooldown    = 5 * time.Second
 	// MaxMaxRecords bounds MaxRecords so that a 400 answer listing every
-	// record stays well under the ALB's 1 MB response limit.
+	// record as bad stays under MaxResponse (at most about 150 bytes per
+	// record, see TestAnswersFit). 202 and 503 answers list every id, so
+	// a request whose ids could not fit is refused before writing (see
+	// answerSize).
 	MaxMaxRecords = 5000
 )
 
@@ -232,9 +232,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func write(w http.ResponseWriter, a answer) {
-	body, err := json.Marshal(a.body)
-	if err != nil {
-		a.status, body = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	// No HTML escaping: the answer is JSON for programs, and '<' as \u003c
+	// would take 6 of the ALB's response bytes instead of 1.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	body := []byte(`{"error":"internal error"}`)
+	if err := enc.Encode(a.body); err != nil {
+		a.status = http.StatusInternalServerError
+	} else {
+		body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
@@ -281,6 +288,18 @@ func (h *Handler) serve(ctx context.Context, r *http.Request) answer {
 		return a
 	}
 
+	coding, ok := contentEncoding(r.Header)
+	if !ok {
+		ce := strings.Join(r.Header.Values("Content-Encoding"), ", ")
+		a.status, a.err = http.StatusUnsupportedMediaType, fmt.Errorf("unsupported content encoding %q", ce)
+		a.body = struct {
+			Error           string   `json:"error"`
+			ContentEncoding string   `json:"contentEncoding"`
+			Supported       []string `json:"supported"`
+		}{"unsupported content encoding", ce, []string{EncodingGzip, EncodingIdentity}}
+		return a
+	}
+
 	body, err := readBody(r)
 	if err != nil {
 		a.err = err
@@ -294,6 +313,22 @@ func (h *Handler) serve(ctx context.Context, r *http.Request) answer {
 		}
 		a.status, a.body = http.StatusBadRequest, errBody("cannot read body")
 		return a
+	}
+	if coding == EncodingGzip {
+		if body, err = gunzip(body, MaxDecodedBody); err != nil {
+			a.err = err
+			if errors.Is(err, errDecodedTooLarge) {
+				a.status = http.StatusRequestEntityTooLarge
+				a.body = struct {
+					Error string `json:"error"`
+					Limit int    `json:"limit"`
+				}{"decompressed body too large", MaxDecodedBody}
+				return a
+			}
+			a.status = http.StatusBadRequest
+			a.body = reject{Error: "invalid gzip body", Detail: strings.TrimPrefix(err.Error(), errBadGzip.Error()+": ")}
+			return a
+		}
 	}
 
 	ins, bad, rej := parse(body, mediaType, r.Header, h.cfg.MaxRecords)
@@ -314,6 +349,19 @@ func (h *Handler) serve(ctx context.Context, r *http.Request) answer {
 			Error   string      `json:"error"`
 			Records []badRecord `json:"records"`
 		}{"invalid records", bad}
+		return a
+	}
+	if size := answerSize(envs); size > MaxResponse {
+		// Checked before writing: records stored and then answered with a
+		// response the ALB drops (502) would be retried as new records.
+		a.status, a.err = http.StatusBadRequest, fmt.Errorf("answer of %d bytes would exceed the response limit", size)
+		a.body = struct {
+			Error   string `json:"error"`
+			Records int    `json:"records"`
+			Size    int    `json:"size"`
+			Limit   int    `json:"limit"`
+		}{fmt.Sprintf("too many long ids: the answer listing these %d records' ids could take %d bytes, over the load balancer's limit of %d bytes; send fewer records or shorter ids", len(envs), size, MaxResponse),
+			len(envs), size, MaxResponse}
 		return a
 	}
 	return h.store(ctx, a, now, envs, entries)

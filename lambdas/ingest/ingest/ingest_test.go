@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -400,8 +402,10 @@ func TestServe(t *testing.T) {
 			check:  wantBad(badRecord{Index: 0, Reason: reasonPK}),
 		},
 		{
-			name:   "400 record over 1 MiB with its envelope",
-			req:    func() *http.Request { return post("application/json", bearerKey, `{"records":[{"data":"`+big+`"}]}`) },
+			name: "400 record over 1 MiB with its envelope",
+			req: func() *http.Request {
+				return gzipped(post("application/json", bearerKey, ""), `{"records":[{"data":"`+big+`"}]}`, "gzip")
+			},
 			status: http.StatusBadRequest,
 			check: func(t *testing.T, r result, _ *kinesisFake, _ *spillFake) {
 				if len(r.body.Records) != 1 || !strings.HasPrefix(r.body.Records[0].Reason, "record too large") {
@@ -538,10 +542,183 @@ func TestServe(t *testing.T) {
 			check:  wantHeader("Allow", "POST"),
 		},
 		{
-			name:   "413 body over 1 MiB",
-			req:    func() *http.Request { return post("application/x-ndjson", bearerKey, strings.Repeat(" ", MaxBody+1)) },
+			name:   "413 body over 1 MB",
+			req:    func() *http.Request { return post("application/x-ndjson", bearerKey, strings.Repeat(" ", 1_000_001)) },
 			status: http.StatusRequestEntityTooLarge,
 			errSub: "body too large",
+			check: func(t *testing.T, r result, _ *kinesisFake, _ *spillFake) {
+				if r.body.Limit != 1_000_000 {
+					t.Errorf("limit %d, want 1000000 (the ALB's 1 MB)", r.body.Limit)
+				}
+			},
+		},
+		{
+			name: "202 body of 1 MB",
+			req: func() *http.Request {
+				b := `{"data":1}` + "\n"
+				return post("application/x-ndjson", bearerKey, b+strings.Repeat("\n", 1_000_000-len(b)))
+			},
+			status: http.StatusAccepted,
+		},
+		{
+			name:   "202 gzip JSON",
+			req:    func() *http.Request { return gzipped(post(TypeJSON, bearerKey, ""), jsonRecords(3), "gzip") },
+			status: http.StatusAccepted,
+			check: func(t *testing.T, r result, k *kinesisFake, _ *spillFake) {
+				wantCounts(t, r, 3, 0)
+				if e := decodeEntries(t, k.entries); string(e[2].Data) != `{"n":2}` {
+					t.Errorf("record 2 data %s, want {\"n\":2}", e[2].Data)
+				}
+			},
+		},
+		{
+			name: "202 gzip NDJSON, x-gzip",
+			req: func() *http.Request {
+				return gzipped(post(TypeNDJSON, bearerKey, ""), "{\"data\":1}\n{\"data\":2}\n", "X-Gzip")
+			},
+			status: http.StatusAccepted,
+			check:  func(t *testing.T, r result, _ *kinesisFake, _ *spillFake) { wantCounts(t, r, 2, 0) },
+		},
+		{
+			name:   "202 gzip binary is the decompressed bytes",
+			req:    func() *http.Request { return gzipped(post(TypeBinary, bearerKey, ""), "\x00\x01raw", "identity, gzip") },
+			status: http.StatusAccepted,
+			check: func(t *testing.T, r result, k *kinesisFake, _ *spillFake) {
+				e := decodeEntries(t, k.entries)
+				if p, _ := e[0].Payload(); string(p) != "\x00\x01raw" {
+					t.Errorf("payload %q, want the decompressed bytes", p)
+				}
+			},
+		},
+		{
+			name: "202 gzip of two members",
+			req: func() *http.Request {
+				r := post(TypeNDJSON, bearerKey, string(gzipBytes("{\"data\":1}\n"))+string(gzipBytes("{\"data\":2}\n")))
+				r.Header.Set("Content-Encoding", "gzip")
+				return r
+			},
+			status: http.StatusAccepted,
+			check:  func(t *testing.T, r result, _ *kinesisFake, _ *spillFake) { wantCounts(t, r, 2, 0) },
+		},
+		{
+			name: "202 identity",
+			req: func() *http.Request {
+				r := post(TypeJSON, bearerKey, jsonRecords(1))
+				r.Header.Set("Content-Encoding", "identity")
+				return r
+			},
+			status: http.StatusAccepted,
+		},
+		{
+			name: "202 gzip decompressed to exactly the cap",
+			req: func() *http.Request {
+				b := `{"data":1}` + "\n"
+				return gzipped(post(TypeNDJSON, bearerKey, ""), b+strings.Repeat("\n", MaxDecodedBody-len(b)), "gzip")
+			},
+			status: http.StatusAccepted,
+		},
+		{
+			name: "413 gzip bomb",
+			req: func() *http.Request {
+				return gzipped(post(TypeNDJSON, bearerKey, ""), strings.Repeat("\n", MaxDecodedBody+1), "gzip")
+			},
+			status: http.StatusRequestEntityTooLarge,
+			errSub: "decompressed body too large",
+			check: func(t *testing.T, r result, _ *kinesisFake, _ *spillFake) {
+				if r.body.Limit != 5<<20 {
+					t.Errorf("limit %d, want %d", r.body.Limit, 5<<20)
+				}
+			},
+		},
+		{
+			name:   "400 gzip header on a plain body",
+			req:    func() *http.Request { return gzipped(post(TypeJSON, bearerKey, jsonRecords(1)), "", "") },
+			status: http.StatusBadRequest,
+			errSub: "invalid gzip body",
+			check: func(t *testing.T, r result, _ *kinesisFake, _ *spillFake) {
+				if r.body.Detail == "" {
+					t.Error("no detail, want the gzip error")
+				}
+			},
+		},
+		{
+			name: "400 truncated gzip",
+			req: func() *http.Request {
+				z := gzipBytes(jsonRecords(50))
+				r := post(TypeJSON, bearerKey, string(z[:len(z)-9]))
+				r.Header.Set("Content-Encoding", "gzip")
+				return r
+			},
+			status: http.StatusBadRequest,
+			errSub: "invalid gzip body",
+		},
+		{
+			name: "400 gzip checksum mismatch",
+			req: func() *http.Request {
+				z := gzipBytes(jsonRecords(5))
+				z[len(z)-8] ^= 0xff
+				r := post(TypeJSON, bearerKey, string(z))
+				r.Header.Set("Content-Encoding", "gzip")
+				return r
+			},
+			status: http.StatusBadRequest,
+			errSub: "invalid gzip body",
+		},
+		{
+			name: "400 gzip then garbage",
+			req: func() *http.Request {
+				r := post(TypeJSON, bearerKey, string(gzipBytes(jsonRecords(1)))+"garbage")
+				r.Header.Set("Content-Encoding", "gzip")
+				return r
+			},
+			status: http.StatusBadRequest,
+			errSub: "invalid gzip body",
+		},
+		{
+			name: "400 empty gzip body",
+			req: func() *http.Request {
+				r := post(TypeJSON, bearerKey, "")
+				r.Header.Set("Content-Encoding", "gzip")
+				return r
+			},
+			status: http.StatusBadRequest,
+			errSub: "invalid gzip body",
+		},
+		{
+			name: "415 br",
+			req: func() *http.Request {
+				r := post(TypeJSON, bearerKey, jsonRecords(1))
+				r.Header.Set("Content-Encoding", "br")
+				return r
+			},
+			status: http.StatusUnsupportedMediaType,
+			errSub: "unsupported content encoding",
+			check: func(t *testing.T, r result, _ *kinesisFake, _ *spillFake) {
+				var b struct {
+					ContentEncoding string   `json:"contentEncoding"`
+					Supported       []string `json:"supported"`
+				}
+				if err := json.Unmarshal([]byte(r.raw), &b); err != nil || b.ContentEncoding != "br" || !slices.Equal(b.Supported, []string{"gzip", "identity"}) {
+					t.Errorf("answer %s, want contentEncoding br and supported [gzip identity]", r.raw)
+				}
+			},
+		},
+		{
+			name:   "415 gzip twice",
+			req:    func() *http.Request { return gzipped(post(TypeJSON, bearerKey, ""), jsonRecords(1), "gzip, gzip") },
+			status: http.StatusUnsupportedMediaType,
+			errSub: "unsupported content encoding",
+		},
+		{
+			name: "415 deflate",
+			req: func() *http.Request {
+				r := post(TypeJSON, bearerKey, jsonRecords(1))
+				r.Header.Add("Content-Encoding", "identity")
+				r.Header.Add("Content-Encoding", "deflate")
+				return r
+			},
+			status: http.StatusUnsupportedMediaType,
+			errSub: "unsupported content encoding",
 		},
 		{
 			name: "413 body over 1 MiB without Content-Length",
@@ -620,6 +797,26 @@ func TestServe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gzipBytes compresses s as one gzip member.
+func gzipBytes(s string) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write([]byte(s))
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+// gzipped sets r's body to s, gzipped, and its Content-Encoding to coding.
+// With s empty it keeps r's body and only sets the header.
+func gzipped(r *http.Request, s, coding string) *http.Request {
+	if s != "" {
+		z := gzipBytes(s)
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(z)), int64(len(z))
+	}
+	r.Header.Set("Content-Encoding", cmp.Or(coding, "gzip"))
+	return r
 }
 
 func wantCounts(t *testing.T, r result, accepted, spilled int) {

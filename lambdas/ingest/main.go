@@ -39,9 +39,12 @@ func build(ctx context.Context, e *env.Reader) (*ingest.Handler, error) {
 		SpillPrefix:   e.StringOr("SPILL_PREFIX", "spill"),
 		KeysSecretARN: e.String("API_KEYS_SECRET_ARN"),
 		KeysTTL:       e.Duration("API_KEYS_TTL", ingest.DefaultKeysTTL),
-		MaxRecords:    e.Int("MAX_RECORDS", ingest.DefaultMaxRecords, 1, ingest.MaxMaxRecords),
-		KinesisBudget: e.Duration("KINESIS_BUDGET", ingest.DefaultKinesisBudget),
-		SpillTimeout:  e.Duration("SPILL_TIMEOUT", ingest.DefaultSpillTimeout),
+		// How long a new execution environment answers 503 at once after
+		// failing to load the API keys, before trying again.
+		KeysFailureTTL: e.Duration("API_KEYS_FAILURE_TTL", ingest.DefaultKeysFailureTTL),
+		MaxRecords:     e.Int("MAX_RECORDS", ingest.DefaultMaxRecords, 1, ingest.MaxMaxRecords),
+		KinesisBudget:  e.Duration("KINESIS_BUDGET", ingest.DefaultKinesisBudget),
+		SpillTimeout:   e.Duration("SPILL_TIMEOUT", ingest.DefaultSpillTimeout),
 		// -1 turns the breaker off.
 		BreakerAfter:    e.Int("KINESIS_BREAKER_AFTER", ingest.DefaultBreakerAfter, -1, 1000),
 		BreakerCooldown: e.Duration("KINESIS_BREAKER_COOLDOWN", ingest.DefaultBreakerCooldown),

@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,7 @@ const Path = "/v1/records"
 // Defaults of Config (and of the environment main.go reads).
 const (
 	DefaultKeysTTL            = 5 * time.Minute
+	DefaultKeysFailureTTL     = 5 * time.Second
 	DefaultSecretTimeout      = 2 * time.Second
 	DefaultMaxRecords         = 500
 	DefaultKinesisBudget      = 3 * time.Second
@@ -85,6 +88,12 @@ type Config struct {
 	KeysSecretARN string
 	// KeysTTL is how long the key set is cached. Default 5m.
 	KeysTTL time.Duration
+	// KeysFailureTTL: while no key set was ever loaded (a new execution
+	// environment), a failed fetch of the secret is remembered this long,
+	// and requests answer 503 with Retry-After at once rather than each
+	// waiting up to SecretTimeout for a Secrets Manager that is down.
+	// Default 5s. (With a key set loaded, a failed refresh keeps using it.)
+	KeysFailureTTL time.Duration
 	// SecretTimeout bounds the GetSecretValue call. Default 2s.
 	SecretTimeout time.Duration
 	// MaxRecords is the most records one request may hold. Default 500.
@@ -162,6 +171,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		}
 	}
 	def(&cfg.KeysTTL, DefaultKeysTTL)
+	def(&cfg.KeysFailureTTL, DefaultKeysFailureTTL)
 	def(&cfg.SecretTimeout, DefaultSecretTimeout)
 	def(&cfg.KinesisBudget, DefaultKinesisBudget)
 	def(&cfg.SpillTimeout, DefaultSpillTimeout)
@@ -181,7 +191,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		h.ids = record.NewIDs()
 	}
 	h.breaker = &breaker{after: max(cfg.BreakerAfter, 0), cooldown: cfg.BreakerCooldown, now: h.now}
-	h.keys = &keyring{fetch: secretKeys(deps.Secrets, cfg.KeysSecretARN, cfg.SecretTimeout), ttl: cfg.KeysTTL, now: h.now}
+	h.keys = &keyring{fetch: secretKeys(deps.Secrets, cfg.KeysSecretARN, cfg.SecretTimeout), ttl: cfg.KeysTTL, failTTL: cfg.KeysFailureTTL, now: h.now}
 	return h, nil
 }
 
@@ -382,8 +392,14 @@ func (h *Handler) auth(ctx context.Context, header string) (string, answer, bool
 	}
 	keys, err := h.keys.get(ctx)
 	if err != nil {
-		// Not 401: the key may well be valid; the producer should retry.
-		return "", answer{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"},
+		// Not 401: the key may well be valid; the producer should retry,
+		// when the next fetch of the keys will be tried.
+		retry := 1
+		var ku *keysUnavailable
+		if errors.As(err, &ku) {
+			retry = max(1, int(math.Ceil(ku.retryAt.Sub(h.now()).Seconds())))
+		}
+		return "", answer{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": strconv.Itoa(retry)},
 			body: errBody("cannot check API keys now, retry later"), err: err}, false
 	}
 	id, ok := match(keys, key)

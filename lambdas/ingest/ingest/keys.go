@@ -42,28 +42,49 @@ type apiKey struct {
 // call to every request.
 const staleRetry = 30 * time.Second
 
-// keyring caches the key set from the secret. Only one refresh runs at a
-// time; while it runs, other requests use the stale copy if there is one.
+// keyring caches the key set from the secret. Only one fetch runs at a time.
+// While it runs, other requests use the stale copy if there is one, or wait
+// for it. When no key set was ever loaded and a fetch fails, the failure is
+// remembered for failTTL: requests get it at once (503 with Retry-After)
+// instead of each waiting out a Secrets Manager that is down.
 type keyring struct {
-	fetch func(context.Context) ([]apiKey, error)
-	ttl   time.Duration
-	now   func() time.Time
+	fetch   func(context.Context) ([]apiKey, error)
+	ttl     time.Duration
+	failTTL time.Duration
+	now     func() time.Time
 
-	mu       sync.Mutex
-	keys     []apiKey
-	loaded   bool
-	expires  time.Time
-	inflight chan struct{}
-	lastErr  error
+	mu          sync.Mutex
+	keys        []apiKey
+	loaded      bool
+	expires     time.Time
+	inflight    chan struct{}
+	lastErr     error
+	failedUntil time.Time // !loaded: no fetch before then
 }
+
+// keysUnavailable says no key set is loaded: the last fetch failed, and the
+// next one is tried at retryAt.
+type keysUnavailable struct {
+	err     error
+	retryAt time.Time
+}
+
+func (e *keysUnavailable) Error() string { return e.err.Error() }
+func (e *keysUnavailable) Unwrap() error { return e.err }
 
 // get returns the current key set, refreshing it when it has expired.
 func (k *keyring) get(ctx context.Context) ([]apiKey, error) {
 	k.mu.Lock()
-	if k.loaded && k.now().Before(k.expires) {
+	now := k.now()
+	if k.loaded && now.Before(k.expires) {
 		keys := k.keys
 		k.mu.Unlock()
 		return keys, nil
+	}
+	if !k.loaded && k.inflight == nil && k.lastErr != nil && now.Before(k.failedUntil) {
+		err := &keysUnavailable{err: k.lastErr, retryAt: k.failedUntil}
+		k.mu.Unlock()
+		return nil, err
 	}
 	if ch := k.inflight; ch != nil {
 		if k.loaded {
@@ -85,41 +106,45 @@ func (k *keyring) get(ctx context.Context) ([]apiKey, error) {
 		if k.lastErr == nil {
 			return nil, errors.New("api keys are not loaded")
 		}
-		return nil, k.lastErr
+		return nil, &keysUnavailable{err: k.lastErr, retryAt: k.failedUntil}
 	}
 	ch := make(chan struct{})
 	k.inflight = ch
 	k.mu.Unlock()
 
-	var keys []apiKey
-	err := errors.New("api keys: refresh did not finish")
+	settled := false
 	defer func() {
-		// Deferred so that waiters are released whatever fetch does.
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		k.inflight = nil
-		close(ch)
-		if err == nil {
-			k.keys, k.loaded, k.expires = keys, true, k.now().Add(k.ttl)
-			return
-		}
-		k.lastErr = err
-		if k.loaded {
-			k.expires = k.now().Add(min(k.ttl, staleRetry))
+		// Waiters are released whatever fetch does, a panic included.
+		if !settled {
+			_, _ = k.settle(ctx, ch, nil, errors.New("api keys: refresh did not finish"))
 		}
 	}()
-	keys, err = k.fetch(ctx)
+	keys, err := k.fetch(ctx)
+	settled = true
+	return k.settle(ctx, ch, keys, err)
+}
+
+// settle records a fetch's outcome, releases the requests waiting for it
+// and returns what the fetching request gets: the new keys, the stale ones,
+// or the failure.
+func (k *keyring) settle(ctx context.Context, ch chan struct{}, keys []apiKey, err error) ([]apiKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.inflight = nil
+	close(ch)
+	now := k.now()
 	if err == nil {
+		k.keys, k.loaded, k.expires, k.lastErr = keys, true, now.Add(k.ttl), nil
 		return keys, nil
 	}
-	k.mu.Lock()
-	stale, loaded := k.keys, k.loaded
-	k.mu.Unlock()
-	if loaded {
-		slog.WarnContext(ctx, "api keys: refresh failed, using the cached copy", "keys", len(stale), "error", err)
-		return stale, nil
+	k.lastErr = err
+	if k.loaded {
+		k.expires = now.Add(min(k.ttl, staleRetry))
+		slog.WarnContext(ctx, "api keys: refresh failed, using the cached copy", "keys", len(k.keys), "error", err)
+		return k.keys, nil
 	}
-	return nil, err
+	k.failedUntil = now.Add(k.failTTL)
+	return nil, &keysUnavailable{err: err, retryAt: k.failedUntil}
 }
 
 // match returns the id of the key whose hash equals the SHA-256 of key. It

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -241,11 +242,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a = h.serve(ctx, r)
 }
 
+// answerBufs holds the buffers answers are encoded into: an execution
+// environment serves one request at a time, so one buffer is reused.
+var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func write(w http.ResponseWriter, a answer) {
+	buf := answerBufs.Get().(*bytes.Buffer)
+	defer func() {
+		buf.Reset()
+		answerBufs.Put(buf)
+	}()
 	// No HTML escaping: the answer is JSON for programs, and '<' as \u003c
 	// would take 6 of the ALB's response bytes instead of 1.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	body := []byte(`{"error":"internal error"}`)
 	if err := enc.Encode(a.body); err != nil {

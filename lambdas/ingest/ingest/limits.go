@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/twinstream/twinstream/lambdas/record"
@@ -81,4 +80,11 @@ func quotedSize(s string) int {
 	return n
 }
 
-func digits(i int) int { return len(strconv.Itoa(i)) }
+// digits is the length of i (>= 0) in decimal.
+func digits(i int) int {
+	n := 1
+	for ; i >= 10; i /= 10 {
+		n++
+	}
+	return n
+}

@@ -254,3 +254,11 @@ func FuzzAnswerSize(f *testing.F) {
 		}
 	})
 }
+
+func TestDigits(t *testing.T) {
+	for _, i := range []int{0, 1, 9, 10, 99, 100, 4999, 5000, 99999, 100000} {
+		if got, want := digits(i), len(fmt.Sprint(i)); got != want {
+			t.Errorf("digits(%d) = %d, want %d", i, got, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 
@@ -21,9 +22,9 @@ import (
 type albResult struct {
 	status int
 	body   string
-	// size is the larger of the response JSON as aws-lambda-go writes it
-	// (no HTML escaping, its default) and as json.Marshal would (HTML
-	// escaped).
+	// size is the largest response JSON: as aws-lambda-go writes it (no
+	// HTML escaping, its default) or as json.Marshal would (HTML escaped),
+	// with single- or multi-value headers.
 	size int
 }
 
@@ -48,17 +49,31 @@ func albServe(t testing.TB, h http.Handler, ct string, body []byte, gz bool) alb
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(resp); err != nil {
-		t.Fatal(err)
+	if resp.IsBase64Encoded {
+		t.Fatalf("answer %.100q sent as base64, want JSON text", resp.Body)
 	}
-	html, err := json.Marshal(resp)
-	if err != nil {
-		t.Fatal(err)
+	// The same answer for a target group with multi-value headers on.
+	hdr := http.Header{}
+	for k, v := range resp.Headers {
+		hdr.Set(k, v)
 	}
-	return albResult{status: resp.StatusCode, body: resp.Body, size: max(buf.Len(), len(html))}
+	multi := albhttp.Response(events.ALBTargetGroupRequest{MultiValueHeaders: map[string][]string{"accept": {"*/*"}}},
+		resp.StatusCode, hdr, []byte(resp.Body))
+	size := 0
+	for _, r := range []events.ALBTargetGroupResponse{resp, multi} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(r); err != nil {
+			t.Fatal(err)
+		}
+		html, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size = max(size, buf.Len(), len(html))
+	}
+	return albResult{status: resp.StatusCode, body: resp.Body, size: size}
 }
 
 // Classes of producer ids that cost the most in the answer.
@@ -115,13 +130,11 @@ func idEnvelopes(ids []string) []record.Envelope {
 	return envs
 }
 
-// largestFitting is the most records with these ids whose answer fits.
+// largestFitting is the most records with these ids whose answer fits
+// (answerSize grows with the records: a binary search).
 func largestFitting(ids []string) int {
-	n := 0
-	for n < len(ids) && answerSize(idEnvelopes(ids[:n+1])) <= MaxResponse {
-		n++
-	}
-	return n
+	envs := idEnvelopes(ids)
+	return sort.Search(len(envs)+1, func(n int) bool { return answerSize(envs[:n]) > MaxResponse }) - 1
 }
 
 // TestAnswersFit: every answer to a request the handler lets through stays

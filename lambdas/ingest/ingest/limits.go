@@ -53,18 +53,8 @@ func answerSize(envs []record.Envelope) int {
 func quotedSize(s string) int {
 	n := 4
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				n += 4
-			case c == '<' || c == '>' || c == '&':
-				n += 6
-			case c < 0x20:
-				n += 7
-			default:
-				n++
-			}
+		if c := s[i]; c < utf8.RuneSelf {
+			n += int(asciiSize[c])
 			i++
 			continue
 		}
@@ -81,6 +71,23 @@ func quotedSize(s string) int {
 }
 
 // digits is the length of i (>= 0) in decimal.
+// asciiSize is quotedSize's count for each ASCII character.
+var asciiSize = func() (t [utf8.RuneSelf]uint8) {
+	for c := range t {
+		switch {
+		case c == '"' || c == '\\':
+			t[c] = 4
+		case c == '<' || c == '>' || c == '&':
+			t[c] = 6
+		case c < 0x20:
+			t[c] = 7
+		default:
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
 func digits(i int) int {
 	n := 1
 	for ; i >= 10; i /= 10 {

@@ -275,3 +275,26 @@ func TestDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotedSize pins quotedSize's count per character class; FuzzAnswerSize
+// checks that it bounds the real response JSON.
+func TestQuotedSize(t *testing.T) {
+	tests := []struct {
+		s    string
+		want int
+	}{
+		{"", 4},
+		{"order-1", 4 + 7},
+		{`a"b\c`, 4 + 3 + 8},
+		{"<&>", 4 + 18},
+		{"\n\x1f", 4 + 14},
+		{"é€😀", 4 + 2 + 3 + 4},
+		{"\u2028\u2029", 4 + 14},
+		{"\xff", 4 + 7},
+	}
+	for _, tt := range tests {
+		if got := quotedSize(tt.s); got != tt.want {
+			t.Errorf("quotedSize(%q) = %d, want %d", tt.s, got, tt.want)
+		}
+	}
+}

@@ -204,3 +204,69 @@ func TestRetryAfter503(t *testing.T) {
 		t.Errorf("stored ids %v, want the first try's %v, each once", got, firstIDs)
 	}
 }
+
+// TestAcknowledgedIsStored walks every way to a 202: each id it lists is in
+// Kinesis or in the spill object, once, under the key's producer.
+func TestAcknowledgedIsStored(t *testing.T) {
+	tests := []struct {
+		name     string
+		fail     func(int) bool
+		breaker  bool // open the breaker first
+		deadline time.Duration
+		gzip     bool
+	}{
+		{name: "all in kinesis"},
+		{name: "some spilled", fail: func(i int) bool { return i%3 == 0 }},
+		{name: "all spilled", fail: failAll},
+		{name: "breaker open", breaker: true},
+		{name: "no time for kinesis", deadline: time.Second},
+		{name: "gzip body, some spilled", fail: func(i int) bool { return i > 2 }, gzip: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := &kinesisFake{fail: tt.fail}
+			sp := &spillFake{}
+			h := newHandler(t, testConfig(), k, sp, nil, nil)
+			if tt.breaker {
+				k.fail = failAll
+				for range DefaultBreakerAfter {
+					serve(t, h, post(TypeJSON, bearerKey, jsonRecords(1)))
+				}
+				k.entries, sp.objs, k.fail = nil, nil, nil
+			}
+			body := `{"records":[{"id":"a","data":1},{"data":2},{"id":"c","dataBase64":"AA=="},{"data":4},{"id":"e","partitionKey":"p","data":5}]}`
+			r := post(TypeJSON, bearerKey, body)
+			if tt.gzip {
+				r = gzipped(r, body, "gzip")
+			}
+			if tt.deadline > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+				defer cancel()
+				r = r.WithContext(ctx)
+			}
+			calls := k.calls
+			res := serve(t, h, r)
+			if res.status != http.StatusAccepted {
+				t.Fatalf("status %d, want 202: %s", res.status, res.raw)
+			}
+			if skip := tt.breaker || tt.deadline > 0; skip != (k.calls == calls) || (skip && *res.body.Spilled != 5) {
+				t.Errorf("kinesis calls %d -> %d, spilled %d: want kinesis skipped (all spilled) %v", calls, k.calls, *res.body.Spilled, skip)
+			}
+			where := map[string]string{}
+			for _, e := range append(decodeEntries(t, k.entries), spilledEnvelopes(t, sp)...) {
+				if prev, ok := where[e.ID]; ok {
+					t.Errorf("id %s stored twice (%s)", e.ID, prev)
+				}
+				where[e.ID] = e.Producer
+			}
+			if len(where) != len(res.body.IDs) {
+				t.Errorf("%d records stored, %d acknowledged", len(where), len(res.body.IDs))
+			}
+			for _, id := range res.body.IDs {
+				if p, ok := where[id]; !ok || p != "team-test" {
+					t.Errorf("acknowledged id %s: stored %v with producer %q, want stored with team-test", id, ok, p)
+				}
+			}
+		})
+	}
+}

@@ -51,7 +51,8 @@ var (
 // both regions, and any change that can change the binary changes the hash.
 //
 // A build failure panics, as CDK constructs do with invalid input: synth stops
-// with the compiler's message.
+// with the compiler's message. So does a pkg that does not exist or is not
+// package main (go build would write a library archive, not a program).
 func GoCode(pkg string) awslambda.Code {
 	b, err := goBundles.get(pkg)
 	if err != nil {
@@ -100,6 +101,8 @@ func (bs *bundles) get(pkg string) (bundle, error) {
 // listedPackage is what `go list -json` says of a package.
 type listedPackage struct {
 	ImportPath string
+	Name       string // the package clause: "main" for a command
+	DepOnly    bool   // listed only as a dependency of the package asked for
 	Dir        string
 	Standard   bool
 	GoFiles    []string
@@ -125,7 +128,7 @@ func SourceHash(pkg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	args := append([]string{"list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,CgoFiles,EmbedFiles,Module,Error", "-tags", "lambda.norpc"}, pkg)
+	args := append([]string{"list", "-deps", "-json=ImportPath,Name,DepOnly,Dir,Standard,GoFiles,CgoFiles,EmbedFiles,Module,Error", "-tags", "lambda.norpc"}, pkg)
 	out, err := goOutput(args...)
 	if err != nil {
 		return "", err
@@ -143,6 +146,11 @@ func SourceHash(pkg string) (string, error) {
 		}
 		if p.Error != nil {
 			return "", fmt.Errorf("package %s: %s", p.ImportPath, p.Error.Err)
+		}
+		// go build of a package other than main writes an archive, not a
+		// program: Lambda would get it as bootstrap and fail every invoke.
+		if !p.DepOnly && p.Name != "main" {
+			return "", fmt.Errorf("%s (%s) is package %s, not package main: a handler is a command whose func main calls lambda.Start", pkg, p.ImportPath, p.Name)
 		}
 		if p.Standard {
 			continue // covered by the Go version

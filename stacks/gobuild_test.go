@@ -164,3 +164,37 @@ func TestBuildFailurePanicsWithMessage(t *testing.T) {
 	}()
 	GoCode("./cmd/fn")
 }
+
+// TestGoCodeRejectsNonHandlers: synth stops, naming the package, when pkg is
+// not a command (go build would ship a library archive as bootstrap) or does
+// not exist.
+func TestGoCodeRejectsNonHandlers(t *testing.T) {
+	tests := []struct {
+		name, pkg string
+		want      []string
+	}{
+		{"library package by directory", "./lib", []string{"./lib", "example.com/h/lib", "is package lib, not package main"}},
+		{"library package by import path", "example.com/h/lib", []string{"example.com/h/lib", "is package lib, not package main"}},
+		{"missing directory", "./nope", []string{"./nope", "directory not found"}},
+		{"missing import path", "example.com/h/nope", []string{"example.com/h/nope"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tempModule(t)
+			t.Setenv("XDG_CACHE_HOME", t.TempDir())
+			var msg string
+			func() {
+				defer func() { msg, _ = recover().(string) }()
+				GoCode(tt.pkg)
+			}()
+			if msg == "" {
+				t.Fatalf("GoCode(%q): got no panic, want one", tt.pkg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("GoCode(%q): got panic %q, want it to contain %q", tt.pkg, msg, w)
+				}
+			}
+		})
+	}
+}

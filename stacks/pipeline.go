@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2targets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
@@ -194,6 +193,7 @@ type Pipeline struct {
 	ownStream      awskinesis.Stream // the Stream the construct created, if any
 	acceptedMetric awslogs.MetricFilter
 	spilledMetric  awslogs.MetricFilter
+	elbInvoke      map[string]awslambda.CfnPermission // by function address
 }
 
 // Handler settings the construct sets explicitly in each function's
@@ -713,16 +713,82 @@ func (p *Pipeline) MetricIteratorAge(o *awscloudwatch.MetricOptions) awscloudwat
 	return p.ProcessorFunction.Metric(jsii.String("IteratorAge"), pipelineMetricOptions(o, "Maximum"))
 }
 
-// IngestTarget is the ALB target for POST /v1/records.
+// IngestTarget is the ALB target for POST /v1/records. Like CDK's
+// LambdaTarget, it registers the function with the target group and lets
+// Elastic Load Balancing invoke it, but only on behalf of this account's
+// target groups in this region (see elbTarget).
 func (p *Pipeline) IngestTarget() awselasticloadbalancingv2.IApplicationLoadBalancerTarget {
-	return awselasticloadbalancingv2targets.NewLambdaTarget(p.IngestFunction)
+	return &elbTarget{p: p, fn: p.IngestFunction}
 }
 
 // HealthTarget is the ALB target of the region-health target group
-// (/health, /health/deep).
+// (/health, /health/deep); its permission is scoped like IngestTarget's.
 func (p *Pipeline) HealthTarget() awselasticloadbalancingv2.IApplicationLoadBalancerTarget {
-	return awselasticloadbalancingv2targets.NewLambdaTarget(p.HealthFunction)
+	return &elbTarget{p: p, fn: p.HealthFunction}
 }
+
+// elbTarget is an ALB target (a Go implementation of the jsii interface
+// IApplicationLoadBalancerTarget) for one of the pipeline's functions.
+//
+// CDK's LambdaTarget grants elasticloadbalancing.amazonaws.com
+// lambda:InvokeFunction with no condition (aws/aws-cdk#8271), so any load
+// balancer, in any account, could register and invoke the function. This
+// permission adds SourceAccount (the stack's account) and SourceArn. The
+// SourceArn cannot name the target group itself: CloudFormation registers
+// the function in the target group's Targets when it creates the group,
+// which ELB refuses unless the permission already exists, and a permission
+// naming the group's ARN would have to wait for the group, a cycle
+// (aws-cloudformation/cloudformation-coverage-roadmap#230: no separate
+// target-registration resource exists). So SourceArn is the ArnLike pattern
+// arn:<partition>:elasticloadbalancing:<region>:<account>:targetgroup/*,
+// any target group of this account in this region, created before the
+// group (the group DependsOn it, as LambdaTarget arranges too).
+type elbTarget struct {
+	p  *Pipeline
+	fn awslambda.Function
+}
+
+// AttachToApplicationTargetGroup is called by CDK when the target is added
+// to a target group.
+func (t *elbTarget) AttachToApplicationTargetGroup(tg awselasticloadbalancingv2.IApplicationTargetGroup) *awselasticloadbalancingv2.LoadBalancerTargetProps {
+	perm := t.p.elbInvokePermission(t.fn)
+	tg.Node().AddDependency(perm)
+	return &awselasticloadbalancingv2.LoadBalancerTargetProps{
+		TargetType: awselasticloadbalancingv2.TargetType_LAMBDA,
+		TargetJson: map[string]any{"id": t.fn.FunctionArn()},
+	}
+}
+
+// elbInvokePermission is fn's one invoke permission for Elastic Load
+// Balancing, created when fn is first attached to a target group.
+func (p *Pipeline) elbInvokePermission(fn awslambda.Function) awslambda.CfnPermission {
+	key := *fn.Node().Addr()
+	if perm, ok := p.elbInvoke[key]; ok {
+		return perm
+	}
+	stack := awscdk.Stack_Of(fn)
+	perm := awslambda.NewCfnPermission(fn, jsii.String("InvokeFromElb"), &awslambda.CfnPermissionProps{
+		Action:        jsii.String("lambda:InvokeFunction"),
+		FunctionName:  fn.FunctionArn(),
+		Principal:     jsii.String(ElbPrincipal),
+		SourceAccount: stack.Account(),
+		SourceArn: stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("elasticloadbalancing"),
+			Resource:     jsii.String("targetgroup"),
+			ResourceName: jsii.String("*"),
+			ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+		}),
+	})
+	if p.elbInvoke == nil {
+		p.elbInvoke = map[string]awslambda.CfnPermission{}
+	}
+	p.elbInvoke[key] = perm
+	return perm
+}
+
+// ElbPrincipal is the service principal Elastic Load Balancing invokes
+// Lambda targets as.
+const ElbPrincipal = "elasticloadbalancing.amazonaws.com"
 
 // GrantReadSink lets a consumer read the sink bucket (list and get objects).
 func (p *Pipeline) GrantReadSink(grantee awsiam.IGrantable) awsiam.Grant {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -598,6 +599,66 @@ func TestPipelineGrants(t *testing.T) {
 				t.Errorf("got no logs:PutLogEvents, want it on the function's log group")
 			}
 		})
+	}
+}
+
+// TestPipelineElbTarget: a function attached to two target groups has one
+// invoke permission for Elastic Load Balancing, limited to this account
+// (SourceAccount) and its target groups in this region (SourceArn), and each
+// group DependsOn it: the group registers the function when it is created.
+func TestPipelineElbTarget(t *testing.T) {
+	app := flaggedApp()
+	stack := awscdk.NewStack(app, jsii.String("Targets"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")},
+	})
+	p := NewPipeline(stack, "Pipeline", &PipelineProps{Name: "tgt", ApiKeys: pipelineSecret(stack)})
+	var tgs []awscdk.CfnResource
+	for _, id := range []string{"GroupA", "GroupB"} {
+		tg := awselasticloadbalancingv2.NewApplicationTargetGroup(stack, jsii.String(id), &awselasticloadbalancingv2.ApplicationTargetGroupProps{
+			TargetType: awselasticloadbalancingv2.TargetType_LAMBDA,
+			Targets:    &[]awselasticloadbalancingv2.IApplicationLoadBalancerTarget{p.IngestTarget()},
+		})
+		tgs = append(tgs, tg.Node().DefaultChild().(awscdk.CfnResource))
+	}
+	tpl := assertions.Template_FromStack(stack, nil)
+	b, err := json.Marshal(tpl.ToJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Resources map[string]map[string]any }
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	fnID := stack.Resolve(stack.GetLogicalId(p.IngestFunction.Node().DefaultChild().(awscdk.CfnElement))).(string)
+	var perms []string
+	for id, r := range doc.Resources {
+		if r["Type"] == "AWS::Lambda::Permission" && pipelineDig(r, "Properties", "Principal") == ElbPrincipal {
+			perms = append(perms, id)
+		}
+	}
+	if len(perms) != 1 {
+		t.Fatalf("ELB invoke permissions: got %v, want 1", perms)
+	}
+	want := map[string]any{
+		"Action":        "lambda:InvokeFunction",
+		"FunctionName":  pipelineGetAtt(fnID, "Arn"),
+		"Principal":     ElbPrincipal,
+		"SourceAccount": "123456789012",
+		"SourceArn":     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/*",
+	}
+	if got := doc.Resources[perms[0]]["Properties"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("permission: got %v, want %v", got, want)
+	}
+	for _, tg := range tgs {
+		id := stack.Resolve(stack.GetLogicalId(tg)).(string)
+		r := doc.Resources[id]
+		deps, _ := r["DependsOn"].([]any)
+		if !slices.Contains(deps, any(perms[0])) {
+			t.Errorf("target group %s DependsOn: got %v, want %s", id, deps, perms[0])
+		}
+		if got := pipelineDig(r, "Properties", "Targets"); !reflect.DeepEqual(got, []any{map[string]any{"Id": pipelineGetAtt(fnID, "Arn")}}) {
+			t.Errorf("target group %s Targets: got %v, want the ingest function", id, got)
+		}
 	}
 }
 

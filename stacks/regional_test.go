@@ -613,6 +613,49 @@ func TestRegionalRateLimit(t *testing.T) {
 	})
 }
 
+// TestRegionalElbInvokePermissions: every permission letting Elastic Load
+// Balancing invoke a function names this account (SourceAccount) and this
+// account's target groups in this region (SourceArn), and each lambda
+// target group DependsOn its function's permission (it registers the
+// function when it is created).
+func TestRegionalElbInvokePermissions(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		var account, tgArn any = ref("AWS::AccountId"), map[string]any{"Fn::Join": []any{"", []any{
+			"arn:aws:elasticloadbalancing:" + region + ":", ref("AWS::AccountId"), ":targetgroup/*"}}}
+		if v.cfg.Account != "" {
+			account, tgArn = v.cfg.Account, "arn:aws:elasticloadbalancing:"+region+":"+v.cfg.Account+":targetgroup/*"
+		}
+		permOf := map[string]string{} // function logical id -> permission
+		for id, p := range tpl.props("AWS::Lambda::Permission") {
+			if p["Principal"] != ElbPrincipal {
+				continue
+			}
+			if js(p["SourceAccount"]) != js(account) || js(p["SourceArn"]) != js(tgArn) {
+				t.Errorf("permission %s: got SourceAccount %s, SourceArn %s, want %s, %s", id, js(p["SourceAccount"]), js(p["SourceArn"]), js(account), js(tgArn))
+			}
+			fn := p["FunctionName"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+			if prev, ok := permOf[fn]; ok {
+				t.Errorf("function %s: got permissions %s and %s, want one", fn, prev, id)
+			}
+			permOf[fn] = id
+		}
+		if len(permOf) != 2 {
+			t.Errorf("functions Elastic Load Balancing may invoke: got %v, want ingest and health", permOf)
+		}
+		for id, r := range tpl.resources("AWS::ElasticLoadBalancingV2::TargetGroup") {
+			p := r["Properties"].(map[string]any)
+			if p["TargetType"] != "lambda" {
+				continue
+			}
+			fn := p["Targets"].([]any)[0].(map[string]any)["Id"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+			deps, _ := r["DependsOn"].([]any)
+			if perm, ok := permOf[fn]; !ok || !slices.Contains(deps, any(perm)) {
+				t.Errorf("target group %s (function %s) DependsOn: got %v, want its permission %q", id, fn, deps, perm)
+			}
+		}
+	})
+}
+
 func TestRegionalAlarms(t *testing.T) {
 	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
 		topicID, topic := tpl.only(t, "AWS::SNS::Topic")

@@ -382,6 +382,45 @@ func TestStackNamesAndRegions(t *testing.T) {
 	}
 }
 
+// TestTerminationProtection: with cdk.json's configuration every stack is
+// protected, as the cloud assembly tells the CLI (the manifest's
+// terminationProtection, not part of the template).
+func TestTerminationProtection(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(synthesized.outdir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Artifacts map[string]struct {
+			Type       string
+			Properties struct {
+				StackName             string
+				TerminationProtection *bool
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for id, a := range m.Artifacts {
+		if a.Type != "aws:cloudformation:stack" {
+			continue
+		}
+		got = append(got, id)
+		if tp := a.Properties.TerminationProtection; tp == nil || !*tp {
+			t.Errorf("%s terminationProtection: got %v, want true", id, tp)
+		}
+		if s := synthesized.assembly.GetStackArtifact(jsii.String(id)); s.TerminationProtection() == nil || !*s.TerminationProtection() {
+			t.Errorf("%s: the assembly's stack artifact is not protected", id)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"twinstream-global", "twinstream-us-east-1", "twinstream-us-west-2"}; !slices.Equal(got, want) {
+		t.Errorf("stacks in the manifest: got %v, want %v", got, want)
+	}
+}
+
 // TestBadConfiguration: the app refuses invalid configuration with a message
 // naming the key, the value and what is allowed.
 func TestBadConfiguration(t *testing.T) {
@@ -395,6 +434,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad name", map[string]any{"name": "Twin Stream", "regions": []any{"us-east-1", "us-west-2"}}, `config: name = "Twin Stream": want 3-24 lowercase letters`},
 		{"bad account", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "account": "12"}, `config: account = "12": want a 12-digit AWS account id`},
 		{"bad email", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "alarmEmail": "nobody"}, `config: alarmEmail = "nobody": want an email address`},
+		{"termination protection as text", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "terminationProtection": "on"}, `context key "twinstream"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

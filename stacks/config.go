@@ -46,6 +46,11 @@ type Config struct {
 	// send in 5 minutes before the WAF in front of each ALB answers 429.
 	// Default DefaultRateLimitPerIP; -1 turns the limit off.
 	RateLimitPerIP int `json:"rateLimitPerIp,omitempty"`
+	// TerminationProtection of the three stacks. Default true: the global
+	// stack holds the accelerator whose static IPs producers use, and the
+	// regional stacks the data path (their ALBs have no deletion protection
+	// of their own). Set false before `cdk destroy`.
+	TerminationProtection *bool `json:"terminationProtection,omitempty"`
 }
 
 // DefaultRateLimitPerIP (requests per 5 minutes per client IP, about 100 a
@@ -62,6 +67,12 @@ func (c *Config) RateLimit() int {
 		return DefaultRateLimitPerIP
 	}
 	return c.RateLimitPerIP
+}
+
+// TerminationProtected is the effective terminationProtection: true unless
+// set false.
+func (c *Config) TerminationProtected() bool {
+	return c.TerminationProtection == nil || *c.TerminationProtection
 }
 
 // Domain is the DNS setup: an existing Route 53 public hosted zone and the
@@ -124,7 +135,7 @@ func ParseConfig(v any) (*Config, error) {
 	dec.DisallowUnknownFields()
 	var c Config
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config: context key %q: %w (allowed keys: name, regions, account, domain, alarmEmail, availabilityZones, rateLimitPerIp)", ContextKey, err)
+		return nil, fmt.Errorf("config: context key %q: %w (allowed keys: name, regions, account, domain, alarmEmail, availabilityZones, rateLimitPerIp, terminationProtection)", ContextKey, err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

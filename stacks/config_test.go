@@ -48,6 +48,25 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestTerminationProtected(t *testing.T) {
+	no, yes := false, true
+	for _, tc := range []struct {
+		set  *bool
+		want bool
+	}{{nil, true}, {&yes, true}, {&no, false}} {
+		if got := (&Config{TerminationProtection: tc.set}).TerminationProtected(); got != tc.want {
+			t.Errorf("terminationProtection %v: got %v, want %v", tc.set, got, tc.want)
+		}
+	}
+	c, err := ParseConfig(`{"name":"twinstream","regions":["us-east-1","us-west-2"],"terminationProtection":false}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TerminationProtected() {
+		t.Error(`"terminationProtection":false: got protected, want not`)
+	}
+}
+
 func TestDefaultConfigIsValid(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
@@ -79,6 +98,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"AZ of another region", `{` + ok + `,"availabilityZones":{"us-east-1":["us-east-1a","us-west-2b"]}}`, []string{"availabilityZones.us-east-1", `"us-west-2b"`, "not an availability zone of us-east-1"}},
 		{"one AZ", `{` + ok + `,"availabilityZones":{"us-east-1":["us-east-1a"]}}`, []string{"availabilityZones.us-east-1", "two different"}},
 		{"rate limit too low", `{` + ok + `,"rateLimitPerIp":5}`, []string{"rateLimitPerIp", "5", "from 10 to 2000000000, or -1"}},
+		{"termination protection not a bool", `{` + ok + `,"terminationProtection":"yes"}`, []string{`context key "twinstream"`, "cannot unmarshal"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,8 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-// GlobalStackProps configures the GlobalStack.
+// GlobalStackProps configures the GlobalStack. A TerminationProtection left
+// out of StackProps defaults to Config.TerminationProtection (default on).
 type GlobalStackProps struct {
 	awscdk.StackProps
 	// Config is the validated app configuration (required).
@@ -85,6 +86,11 @@ func NewGlobalStack(scope constructs.Construct, id string, props *GlobalStackPro
 	}
 	if sp.CrossRegionReferences == nil {
 		sp.CrossRegionReferences = jsii.Bool(true)
+	}
+	// Losing this stack loses the accelerator's two static IPs producers
+	// use: protected unless configured otherwise.
+	if sp.TerminationProtection == nil {
+		sp.TerminationProtection = jsii.Bool(cfg.TerminationProtected())
 	}
 	if sp.Description == nil {
 		sp.Description = jsii.String(fmt.Sprintf("%s: Global Accelerator, Route 53 health checks and failover records, sink bucket replication", cfg.Name))

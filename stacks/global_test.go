@@ -31,6 +31,8 @@ type globalFixture struct {
 	templates map[string]map[string]any
 	// messages are the synth annotations on the global stack.
 	messages []string
+	// protected is the manifest's terminationProtection by stack name.
+	protected map[string]bool
 	// nag is cdk-nag's AwsSolutions report on the global stack, a header
 	// and one row per rule and resource (only the "domain" fixture runs it).
 	nag [][]string
@@ -49,6 +51,7 @@ func globalSynth(t *testing.T) []*globalFixture {
 	globalOnce.Do(func() {
 		plain := DefaultConfig()
 		plain.Domain = nil
+		plain.TerminationProtection = jsii.Bool(false)
 		for _, v := range []struct {
 			name string
 			cfg  *Config
@@ -74,7 +77,7 @@ func globalBuild(name string, cfg *Config, nag bool) (fx *globalFixture, err err
 			err = fmt.Errorf("synth %s: %v", name, r)
 		}
 	}()
-	fx = &globalFixture{name: name, cfg: cfg, templates: map[string]map[string]any{}}
+	fx = &globalFixture{name: name, cfg: cfg, templates: map[string]map[string]any{}, protected: map[string]bool{}}
 	app := flaggedApp()
 	if nag {
 		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
@@ -98,6 +101,8 @@ func globalBuild(name string, cfg *Config, nag bool) (fx *globalFixture, err err
 			return nil, err
 		}
 		fx.templates[*s.StackName()] = tmpl
+		tp := asm.GetStackArtifact(s.ArtifactId()).TerminationProtection()
+		fx.protected[*s.StackName()] = tp != nil && *tp
 	}
 	for _, m := range *asm.GetStackArtifact(fx.global.ArtifactId()).Messages() {
 		fx.messages = append(fx.messages, fmt.Sprintf("%s %s %v", m.Level, *m.Id, m.Entry.Data))
@@ -840,5 +845,37 @@ func TestGlobalBadProps(t *testing.T) {
 				t.Errorf("panic %q, want it to contain %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestGlobalTerminationProtection: AddStacks protects all three stacks by
+// default (losing the global stack loses the accelerator's static IPs), and
+// terminationProtection false turns it off for all three. The manifest says
+// so, not the template.
+func TestGlobalTerminationProtection(t *testing.T) {
+	for _, fx := range globalSynth(t) {
+		t.Run(fx.name, func(t *testing.T) {
+			want := fx.cfg.TerminationProtected()
+			if len(fx.protected) != 3 {
+				t.Fatalf("stacks: got %v, want 3", fx.protected)
+			}
+			for name, got := range fx.protected {
+				if got != want {
+					t.Errorf("%s terminationProtection: got %v, want %v", name, got, want)
+				}
+			}
+		})
+	}
+	// StackProps win over the configuration.
+	app := flaggedApp()
+	cfg := DefaultConfig()
+	regions := AddStacks(app, cfg).Regional
+	g := NewGlobalStack(app, "Unprotected", &GlobalStackProps{
+		StackProps: awscdk.StackProps{TerminationProtection: jsii.Bool(false)},
+		Config:     cfg,
+		Regions:    regions,
+	})
+	if tp := g.TerminationProtection(); tp == nil || *tp {
+		t.Errorf("GlobalStack with StackProps.TerminationProtection false: got %v, want false", tp)
 	}
 }

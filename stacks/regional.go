@@ -27,7 +27,8 @@ import (
 
 // RegionalStackProps configures one region of the pipeline. StackProps
 // carries Env and CrossRegionReferences (app.go sets them); an Env left out
-// defaults to Region and Config.Account.
+// defaults to Region and Config.Account, a TerminationProtection left out to
+// Config.TerminationProtection (default on).
 type RegionalStackProps struct {
 	awscdk.StackProps
 	// Config is the app's configuration (required).
@@ -110,6 +111,9 @@ func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStac
 	}
 	if sp.Description == nil {
 		sp.Description = jsii.String(fmt.Sprintf("twinstream %s, region %s: ALB, ingest pipeline, alarms", cfg.Name, region))
+	}
+	if sp.TerminationProtection == nil {
+		sp.TerminationProtection = jsii.Bool(cfg.TerminationProtected())
 	}
 
 	s := &RegionalStack{azs: cfg.AZs(region)}

@@ -28,6 +28,7 @@ type regionalVariant struct {
 	missing   int                       // context lookups the CLI would have to make
 	noTLS     map[string]int            // twinstream:no-tls warnings by region
 	nag       map[string][]string       // unsuppressed cdk-nag findings by region
+	protected map[string]bool           // the manifest's terminationProtection by region
 }
 
 // cfnTemplate is a synthesized template as plain Go values.
@@ -50,6 +51,7 @@ func regionalConfigs() map[string]*Config {
 	noDomain := DefaultConfig()
 	noDomain.Domain = nil
 	noDomain.RateLimitPerIP = -1
+	noDomain.TerminationProtection = jsii.Bool(false)
 	account := DefaultConfig()
 	account.Account = "123456789012"
 	account.AlarmEmail = "ops@example.com"
@@ -110,14 +112,18 @@ func synthVariant(cfg *Config, flags map[string]any) (*regionalVariant, error) {
 	}
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(out)})
 	v := &regionalVariant{cfg: cfg, stacks: map[string]*RegionalStack{}, templates: map[string]cfnTemplate{},
-		raw: map[string]string{}, noTLS: map[string]int{}, nag: map[string][]string{}}
+		raw: map[string]string{}, noTLS: map[string]int{}, nag: map[string][]string{}, protected: map[string]bool{}}
 	for _, r := range cfg.Regions {
 		env := &awscdk.Environment{Region: jsii.String(r)}
+		sp := awscdk.StackProps{Env: env, CrossRegionReferences: jsii.Bool(true)}
 		if cfg.Account != "" {
 			env.Account = jsii.String(cfg.Account)
+			// StackProps win over the configuration (which leaves
+			// termination protection on here).
+			sp.TerminationProtection = jsii.Bool(false)
 		}
 		v.stacks[r] = NewRegionalStack(app, StackID(cfg, r), &RegionalStackProps{
-			StackProps: awscdk.StackProps{Env: env, CrossRegionReferences: jsii.Bool(true)},
+			StackProps: sp,
 			Config:     cfg,
 			Region:     r,
 		})
@@ -128,7 +134,9 @@ func synthVariant(cfg *Config, flags map[string]any) (*regionalVariant, error) {
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	asm := app.Synth(nil)
 	for r, s := range v.stacks {
-		for _, m := range *asm.GetStackArtifact(s.ArtifactId()).Messages() {
+		art := asm.GetStackArtifact(s.ArtifactId())
+		v.protected[r] = art.TerminationProtection() != nil && *art.TerminationProtection()
+		for _, m := range *art.Messages() {
 			text := strings.TrimSpace(fmt.Sprint(m.Entry.Data))
 			if m.Level != cxapi.SynthesisMessageLevel_INFO && strings.HasPrefix(text, "AwsSolutions-") {
 				v.nag[r] = append(v.nag[r], fmt.Sprintf("%s %s: %s", m.Level, *m.Id, text))
@@ -654,6 +662,24 @@ func TestRegionalElbInvokePermissions(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRegionalTerminationProtection: on by default (the manifest, which the
+// CLI reads, not the template), off with terminationProtection false, and
+// StackProps.TerminationProtection wins over the configuration.
+func TestRegionalTerminationProtection(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		want := v.cfg.TerminationProtected()
+		if v.cfg.Account != "" {
+			want = false // synthVariant passes StackProps.TerminationProtection false
+		}
+		if got := v.protected[region]; got != want {
+			t.Errorf("terminationProtection: got %v, want %v", got, want)
+		}
+	})
+	if !DefaultConfig().TerminationProtected() {
+		t.Error("DefaultConfig: got termination protection off, want on")
+	}
 }
 
 func TestRegionalAlarms(t *testing.T) {

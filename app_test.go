@@ -434,6 +434,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad name", map[string]any{"name": "Twin Stream", "regions": []any{"us-east-1", "us-west-2"}}, `config: name = "Twin Stream": want 3-24 lowercase letters`},
 		{"bad account", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "account": "12"}, `config: account = "12": want a 12-digit AWS account id`},
 		{"bad email", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "alarmEmail": "nobody"}, `config: alarmEmail = "nobody": want an email address`},
+		{"bad health rate limit", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "healthRateLimitPerIp": 3}, `config: healthRateLimitPerIp = 3: want requests per 5 minutes per client IP from 10 to 2000000000, or -1 for no limit`},
+		{"negative ingest concurrency", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "ingestReservedConcurrency": -3}, `config: ingestReservedConcurrency = -3: want concurrent executions from 1 to 100000`},
 		{"termination protection as text", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "terminationProtection": "on"}, `context key "twinstream"`},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/aws/jsii-runtime-go"
 )
 
 // ContextKey is the cdk.json context key holding the Config.
@@ -46,6 +48,18 @@ type Config struct {
 	// send in 5 minutes before the WAF in front of each ALB answers 429.
 	// Default DefaultRateLimitPerIP; -1 turns the limit off.
 	RateLimitPerIP int `json:"rateLimitPerIp,omitempty"`
+	// HealthRateLimitPerIP is how many requests to /health paths one client
+	// IP may send in 5 minutes before the WAF answers 429: a separate,
+	// generous limit, so Route 53's health checkers always pass. Default
+	// DefaultHealthRateLimitPerIP; -1 turns the limit off.
+	HealthRateLimitPerIP int `json:"healthRateLimitPerIp,omitempty"`
+	// IngestReservedConcurrency and HealthReservedConcurrency reserve (and
+	// cap) the concurrency of the ingest and health functions in each region
+	// (PipelineProps of the same names). Defaults
+	// DefaultIngestReservedConcurrency and DefaultHealthReservedConcurrency;
+	// -1 reserves none (the function shares the account's unreserved pool).
+	IngestReservedConcurrency int `json:"ingestReservedConcurrency,omitempty"`
+	HealthReservedConcurrency int `json:"healthReservedConcurrency,omitempty"`
 	// TerminationProtection of the three stacks. Default true: the global
 	// stack holds the accelerator whose static IPs producers use, and the
 	// regional stacks the data path (their ALBs have no deletion protection
@@ -58,21 +72,48 @@ type Config struct {
 // bigger batches (up to 500 records a request).
 const DefaultRateLimitPerIP = 30000
 
-// RateLimit is the effective per-IP limit, 0 when it is off.
-func (c *Config) RateLimit() int {
+// DefaultHealthRateLimitPerIP (requests per 5 minutes per client IP to
+// /health paths) leaves Route 53's checkers a margin of 50: each checker
+// sends one request per RequestInterval (10 s) after the last answer, at most
+// 30 in 5 minutes, so 50 health checks at 10 s could share one checker
+// address and still pass (the app has one per region). A single address
+// flooding /health/deep is cut at 5 requests a second. The ALB's own
+// target-group health checks invoke the functions directly, not through the
+// listener, so the WAF never sees them.
+const DefaultHealthRateLimitPerIP = 1500
+
+// RateLimit is the effective per-IP limit on /v1/records, 0 when it is off.
+func (c *Config) RateLimit() int { return configLimit(c.RateLimitPerIP, DefaultRateLimitPerIP) }
+
+// HealthRateLimit is the effective per-IP limit on /health paths, 0 when it
+// is off.
+func (c *Config) HealthRateLimit() int {
+	return configLimit(c.HealthRateLimitPerIP, DefaultHealthRateLimitPerIP)
+}
+
+func configLimit(v, def int) int {
 	switch {
-	case c.RateLimitPerIP < 0:
+	case v < 0:
 		return 0
-	case c.RateLimitPerIP == 0:
-		return DefaultRateLimitPerIP
+	case v == 0:
+		return def
 	}
-	return c.RateLimitPerIP
+	return v
 }
 
 // TerminationProtected is the effective terminationProtection: true unless
 // set false.
 func (c *Config) TerminationProtected() bool {
 	return c.TerminationProtection == nil || *c.TerminationProtection
+}
+
+// configConcurrency turns a reserved-concurrency key into the PipelineProps
+// value: nil (the construct's default) when unset, else the number (-1: none).
+func configConcurrency(v int) *float64 {
+	if v == 0 {
+		return nil
+	}
+	return jsii.Number(float64(v))
 }
 
 // Domain is the DNS setup: an existing Route 53 public hosted zone and the
@@ -135,7 +176,7 @@ func ParseConfig(v any) (*Config, error) {
 	dec.DisallowUnknownFields()
 	var c Config
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config: context key %q: %w (allowed keys: name, regions, account, domain, alarmEmail, availabilityZones, rateLimitPerIp, terminationProtection)", ContextKey, err)
+		return nil, fmt.Errorf("config: context key %q: %w (allowed keys: name, regions, account, domain, alarmEmail, availabilityZones, rateLimitPerIp, healthRateLimitPerIp, ingestReservedConcurrency, healthReservedConcurrency, terminationProtection)", ContextKey, err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -189,8 +230,19 @@ func (c *Config) Validate() error {
 		return bad("alarmEmail", c.AlarmEmail, "want an email address, or leave it out")
 	}
 	// WAF rate-based rules take 10 to 2,000,000,000 requests per window.
-	if c.RateLimitPerIP != 0 && c.RateLimitPerIP != -1 && (c.RateLimitPerIP < 10 || c.RateLimitPerIP > 2_000_000_000) {
-		return bad("rateLimitPerIp", c.RateLimitPerIP, "want requests per 5 minutes per client IP from 10 to 2000000000, or -1 for no limit")
+	type setting struct {
+		key string
+		v   int
+	}
+	for _, l := range []setting{{"rateLimitPerIp", c.RateLimitPerIP}, {"healthRateLimitPerIp", c.HealthRateLimitPerIP}} {
+		if l.v != 0 && l.v != -1 && (l.v < 10 || l.v > 2_000_000_000) {
+			return bad(l.key, l.v, "want requests per 5 minutes per client IP from 10 to 2000000000, or -1 for no limit")
+		}
+	}
+	for _, r := range []setting{{"ingestReservedConcurrency", c.IngestReservedConcurrency}, {"healthReservedConcurrency", c.HealthReservedConcurrency}} {
+		if r.v != 0 && r.v != -1 && (r.v < 1 || r.v > maxReservedConcurrency) {
+			return bad(r.key, r.v, fmt.Sprintf("want concurrent executions from 1 to %d (within the account's regional Lambda quota, of which 100 stay unreserved), or -1 to reserve none", maxReservedConcurrency))
+		}
 	}
 	for r, azs := range c.AvailabilityZones {
 		if !slices.Contains(c.Regions, r) {

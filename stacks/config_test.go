@@ -48,6 +48,31 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestHealthRateLimit(t *testing.T) {
+	for _, tc := range []struct{ set, want int }{{0, DefaultHealthRateLimitPerIP}, {-1, 0}, {500, 500}} {
+		if got := (&Config{HealthRateLimitPerIP: tc.set}).HealthRateLimit(); got != tc.want {
+			t.Errorf("healthRateLimitPerIp %d: got %d, want %d", tc.set, got, tc.want)
+		}
+	}
+}
+
+// TestDefaultHealthRateLimitLetsRoute53Pass: one Route 53 checker sends at
+// most one request per RequestInterval to an endpoint, so 300 s / interval
+// per 5-minute WAF window from its address; the default limit must leave a
+// wide margin (10x at least) over that.
+func TestDefaultHealthRateLimitLetsRoute53Pass(t *testing.T) {
+	perChecker := 300 / globalCheckInterval
+	if perChecker != 30 {
+		t.Errorf("requests per 5 minutes from one checker at %d s: got %d, want 30", globalCheckInterval, perChecker)
+	}
+	if got, want := DefaultHealthRateLimitPerIP, 10*perChecker; got < want {
+		t.Errorf("DefaultHealthRateLimitPerIP: got %d, want at least %d (10x one checker's %d)", got, want, perChecker)
+	}
+	if DefaultHealthRateLimitPerIP > DefaultRateLimitPerIP {
+		t.Errorf("DefaultHealthRateLimitPerIP %d: want at most the /v1/records limit %d", DefaultHealthRateLimitPerIP, DefaultRateLimitPerIP)
+	}
+}
+
 func TestTerminationProtected(t *testing.T) {
 	no, yes := false, true
 	for _, tc := range []struct {
@@ -64,6 +89,18 @@ func TestTerminationProtected(t *testing.T) {
 	}
 	if c.TerminationProtected() {
 		t.Error(`"terminationProtection":false: got protected, want not`)
+	}
+}
+
+func TestConfigConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		set  int
+		want any
+	}{{0, nil}, {-1, -1.0}, {50, 50.0}} {
+		got := configConcurrency(tc.set)
+		if (got == nil) != (tc.want == nil) || got != nil && *got != tc.want {
+			t.Errorf("%d: got %v, want %v", tc.set, got, tc.want)
+		}
 	}
 }
 
@@ -98,6 +135,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"AZ of another region", `{` + ok + `,"availabilityZones":{"us-east-1":["us-east-1a","us-west-2b"]}}`, []string{"availabilityZones.us-east-1", `"us-west-2b"`, "not an availability zone of us-east-1"}},
 		{"one AZ", `{` + ok + `,"availabilityZones":{"us-east-1":["us-east-1a"]}}`, []string{"availabilityZones.us-east-1", "two different"}},
 		{"rate limit too low", `{` + ok + `,"rateLimitPerIp":5}`, []string{"rateLimitPerIp", "5", "from 10 to 2000000000, or -1"}},
+		{"health rate limit too low", `{` + ok + `,"healthRateLimitPerIp":9}`, []string{"healthRateLimitPerIp = 9", "from 10 to 2000000000, or -1"}},
+		{"health rate limit -2", `{` + ok + `,"healthRateLimitPerIp":-2}`, []string{"healthRateLimitPerIp = -2", "or -1 for no limit"}},
+		{"ingest concurrency -5", `{` + ok + `,"ingestReservedConcurrency":-5}`, []string{"ingestReservedConcurrency = -5", "from 1 to 100000", "or -1 to reserve none"}},
+		{"health concurrency too high", `{` + ok + `,"healthReservedConcurrency":100001}`, []string{"healthReservedConcurrency = 100001", "from 1 to 100000"}},
+		{"concurrency not a number", `{` + ok + `,"ingestReservedConcurrency":"lots"}`, []string{`context key "twinstream"`, "cannot unmarshal"}},
 		{"termination protection not a bool", `{` + ok + `,"terminationProtection":"yes"}`, []string{`context key "twinstream"`, "cannot unmarshal"}},
 	}
 	for _, tt := range tests {

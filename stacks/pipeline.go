@@ -149,6 +149,37 @@ type PipelineProps struct {
 
 	// LogRetention of the four functions' log groups. Default one month.
 	LogRetention awslogs.RetentionDays
+
+	// IngestReservedConcurrency reserves concurrent executions for the ingest
+	// function, and caps it there: a flood of /v1/records can neither take
+	// the region's whole Lambda concurrency (starving the health function
+	// into a fake failover, or the processor and replay) nor be starved by
+	// them. A whole number from 1 to 100000, or -1 to reserve none (the
+	// function then shares the account's unreserved pool, uncapped).
+	// Default DefaultIngestReservedConcurrency (200), sized from latency x
+	// rate: a request takes about 0.05-0.15 s while Kinesis (or, spilling,
+	// S3) answers, so 200 executions serve some 1,300-4,000 requests a
+	// second, up to 2 million records a second at 500 per request, beyond
+	// what an on-demand stream takes before it scales. The account's
+	// default quota is 1,000 per region of which Lambda keeps 100
+	// unreserved, so the two reservations leave 680 for everything else;
+	// an account with a lower quota must lower them or pass -1, or the
+	// deploy fails. When Kinesis hangs, requests wait up to KINESIS_BUDGET
+	// (3 s) until ingest's breaker opens: the cap is reached and the ALB
+	// answers the excess with 5xx, which producers retry; nothing
+	// acknowledged is lost.
+	IngestReservedConcurrency *float64
+	// HealthReservedConcurrency does the same for the health function
+	// (/health, /health/deep). Default DefaultHealthReservedConcurrency
+	// (20): its callers are the region-health target group's check (every
+	// 5 s from each ALB node) and Route 53's checkers (every 10 s each), a
+	// few requests a second, answered from the cached probe in microseconds
+	// (a few ms of Lambda time with the invoke) and in at most PROBE_TIMEOUT
+	// (1 s) when a probe runs. 20 is several times that peak, and from cache
+	// 20 executions answer thousands of requests a second, so a /health
+	// flood (each address capped by the WAF) must come from thousands of
+	// addresses before it throttles the checks. -1 reserves none.
+	HealthReservedConcurrency *float64
 }
 
 // Pipeline is one region's ingest pipeline: producers reach IngestTarget
@@ -245,6 +276,16 @@ const (
 	pipelineDefaultStreamRetention   = 7 * 24 * time.Hour
 )
 
+// Reserved concurrency defaults (PipelineProps.IngestReservedConcurrency and
+// HealthReservedConcurrency explain them).
+const (
+	DefaultIngestReservedConcurrency = 200
+	DefaultHealthReservedConcurrency = 20
+	// maxReservedConcurrency catches typos: far above any account's
+	// regional Lambda quota short of a special arrangement.
+	maxReservedConcurrency = 100000
+)
+
 // ReplayTimeoutFor is the replay function's timeout for a batch size: every
 // message may take GetObject + KINESIS_BUDGET + DeleteObject (40 s), plus a
 // 10 s margin. Batch 5: 210 s.
@@ -305,6 +346,7 @@ type pipelineOptions struct {
 	createdStream           bool
 	provisioned             bool
 	shardCount              float64
+	ingestConc, healthConc  float64 // reserved concurrency, 0: none
 }
 
 func pipelinePanic(format string, args ...any) {
@@ -338,6 +380,23 @@ func pipelineNumberOr(prop string, n *float64, def, lo, hi float64) float64 {
 	v := *n
 	if v != math.Trunc(v) || v < lo || v > hi {
 		pipelinePanic("%s = %v: want a whole number from %v to %v", prop, v, lo, hi)
+	}
+	return v
+}
+
+// pipelineConcurrency is a reserved concurrency: def when n is nil, 0 (none)
+// for -1, else a whole number from 1 to maxReservedConcurrency. 0 itself is
+// refused: it would stop the function from running at all.
+func pipelineConcurrency(prop string, n *float64, def float64) float64 {
+	if n == nil {
+		return def
+	}
+	v := *n
+	if v == -1 {
+		return 0
+	}
+	if v != math.Trunc(v) || v < 1 || v > maxReservedConcurrency {
+		pipelinePanic("%s = %v: want a whole number of concurrent executions from 1 to %d, or -1 to reserve none", prop, v, maxReservedConcurrency)
 	}
 	return v
 }
@@ -416,6 +475,8 @@ func resolvePipelineProps(props *PipelineProps) pipelineOptions {
 	o.replayBatch = int(pipelineNumberOr("ReplayBatchSize", props.ReplayBatchSize, pipelineDefaultReplayBatch, 1, 10))
 	o.replayConc = pipelineNumberOr("ReplayMaxConcurrency", props.ReplayMaxConcurrency, pipelineDefaultReplayConcurrency, 2, 1000)
 	o.tolerance = pipelineDurationOr("ReplayOutageTolerance", props.ReplayOutageTolerance, pipelineDefaultOutageTolerance, time.Hour, 13*24*time.Hour)
+	o.ingestConc = pipelineConcurrency("IngestReservedConcurrency", props.IngestReservedConcurrency, DefaultIngestReservedConcurrency)
+	o.healthConc = pipelineConcurrency("HealthReservedConcurrency", props.HealthReservedConcurrency, DefaultHealthReservedConcurrency)
 	if o.createdStream && o.maxAge > o.retention {
 		pipelinePanic("MaxRecordAge = %s exceeds StreamRetention = %s: records would expire before the mapping gives up on them", o.maxAge, o.retention)
 	}
@@ -543,7 +604,7 @@ func (p *Pipeline) queues() {
 
 // goFunction makes a function with its own role (only the grants below, plus
 // writing to its own log group: no managed policy) and its own log group.
-func (p *Pipeline) goFunction(id, handler, what string, memory float64, timeout time.Duration, retention awslogs.RetentionDays, env map[string]*string) awslambda.Function {
+func (p *Pipeline) goFunction(id, handler, what string, memory float64, timeout time.Duration, reserved float64, retention awslogs.RetentionDays, env map[string]*string) awslambda.Function {
 	logs := awslogs.NewLogGroup(p.Construct, jsii.String(id+"LogGroup"), &awslogs.LogGroupProps{
 		Retention:     retention,
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
@@ -553,6 +614,10 @@ func (p *Pipeline) goFunction(id, handler, what string, memory float64, timeout 
 		Description: p.describe(what + " function"),
 	})
 	logs.GrantWrite(role)
+	var reservation *float64
+	if reserved > 0 {
+		reservation = jsii.Number(reserved)
+	}
 	return awslambda.NewFunction(p.Construct, jsii.String(id+"Function"), &awslambda.FunctionProps{
 		Description:   p.describe(what),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
@@ -565,6 +630,8 @@ func (p *Pipeline) goFunction(id, handler, what string, memory float64, timeout 
 		LogGroup:      logs,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		Environment:   &env,
+
+		ReservedConcurrentExecutions: reservation,
 	})
 }
 
@@ -576,7 +643,7 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 	streamName := p.Stream.StreamName()
 	dur := func(d time.Duration) *string { return jsii.String(d.String()) }
 
-	p.IngestFunction = p.goFunction("Ingest", HandlerIngest, "ALB target for POST /v1/records", pipelineIngestMemory, pipelineIngestTimeout, o.logRetention, map[string]*string{
+	p.IngestFunction = p.goFunction("Ingest", HandlerIngest, "ALB target for POST /v1/records", pipelineIngestMemory, pipelineIngestTimeout, o.ingestConc, o.logRetention, map[string]*string{
 		"STREAM_NAME":         streamName,
 		"SPILL_BUCKET":        p.SpillBucket.BucketName(),
 		"SPILL_PREFIX":        jsii.String(pipelineSpillPrefix),
@@ -584,7 +651,7 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 		"KINESIS_BUDGET":      dur(pipelineIngestKinesisBudget),
 		"SPILL_TIMEOUT":       dur(pipelineIngestSpillTimeout),
 	})
-	p.HealthFunction = p.goFunction("Health", HandlerHealth, "region health (/health, /health/deep)", pipelineHealthMemory, pipelineHealthTimeout, o.logRetention, map[string]*string{
+	p.HealthFunction = p.goFunction("Health", HandlerHealth, "region health (/health, /health/deep)", pipelineHealthMemory, pipelineHealthTimeout, o.healthConc, o.logRetention, map[string]*string{
 		"STREAM_NAME": streamName,
 		// A probe result is reused for PROBE_CACHE_TTL from the probe's end.
 		// Kept with PROBE_TIMEOUT under the region-health target group's 5 s
@@ -600,8 +667,8 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 		penv[k] = jsii.String(v)
 	}
 	penv["SINK_BUCKET"] = p.SinkBucket.BucketName()
-	p.ProcessorFunction = p.goFunction("Processor", o.processorHandler, "stream processor to the sink bucket", o.processorMemory, o.processorTimeout, o.logRetention, penv)
-	p.ReplayFunction = p.goFunction("Replay", HandlerReplay, "replays spill objects into the stream", pipelineReplayMemory, p.ReplayTimeout, o.logRetention, map[string]*string{
+	p.ProcessorFunction = p.goFunction("Processor", o.processorHandler, "stream processor to the sink bucket", o.processorMemory, o.processorTimeout, 0, o.logRetention, penv)
+	p.ReplayFunction = p.goFunction("Replay", HandlerReplay, "replays spill objects into the stream", pipelineReplayMemory, p.ReplayTimeout, 0, o.logRetention, map[string]*string{
 		"STREAM_NAME":    streamName,
 		"SPILL_BUCKET":   p.SpillBucket.BucketName(),
 		"SPILL_PREFIX":   jsii.String(pipelineSpillPrefix),

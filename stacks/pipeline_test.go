@@ -93,6 +93,9 @@ func pipelineStacks(t *testing.T) *pipelineFixture {
 			SinkBucketName:        jsii.String("orders-sink-test"),
 			LogsBucket:            logs,
 			LogRetention:          awslogs.RetentionDays_ONE_WEEK,
+
+			IngestReservedConcurrency: jsii.Number(50),
+			HealthReservedConcurrency: jsii.Number(-1),
 		})
 
 		asm := app.Synth(nil)
@@ -602,6 +605,39 @@ func TestPipelineGrants(t *testing.T) {
 	}
 }
 
+// TestPipelineReservedConcurrency: ingest and health get their reserved
+// concurrency (the defaults, or the props; -1 none), the processor and
+// replay none.
+func TestPipelineReservedConcurrency(t *testing.T) {
+	f := pipelineStacks(t)
+	tests := []struct {
+		name string
+		s    *pipelineStack
+		want map[string]any
+	}{
+		{"default", f.def, map[string]any{"ingest": float64(DefaultIngestReservedConcurrency), "health": float64(DefaultHealthReservedConcurrency), "processor": nil, "replay": nil}},
+		{"props, -1 for none", f.prov, map[string]any{"ingest": 50.0, "health": nil, "processor": nil, "replay": nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fns := map[string]constructs.IConstruct{
+				"ingest": tt.s.p.IngestFunction, "health": tt.s.p.HealthFunction,
+				"processor": tt.s.p.ProcessorFunction, "replay": tt.s.p.ReplayFunction,
+			}
+			for name, fn := range fns {
+				if got := tt.s.props(t, fn)["ReservedConcurrentExecutions"]; got != tt.want[name] {
+					t.Errorf("%s ReservedConcurrentExecutions: got %v, want %v", name, got, tt.want[name])
+				}
+			}
+		})
+	}
+	// The defaults fit the account's default regional quota (1,000) with the
+	// 100 Lambda keeps unreserved.
+	if sum := DefaultIngestReservedConcurrency + DefaultHealthReservedConcurrency; sum > 900 {
+		t.Errorf("default reservations: got %d in all, want at most 900", sum)
+	}
+}
+
 // TestPipelineElbTarget: a function attached to two target groups has one
 // invoke permission for Elastic Load Balancing, limited to this account
 // (SourceAccount) and its target groups in this region (SourceArn), and each
@@ -867,6 +903,18 @@ func TestPipelineBadProps(t *testing.T) {
 		{"sink bucket env override", func(s awscdk.Stack) *PipelineProps {
 			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ProcessorEnvironment: map[string]string{"SINK_BUCKET": "x"}}
 		}, `ProcessorEnvironment key "SINK_BUCKET"`},
+		{"ingest concurrency 0", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), IngestReservedConcurrency: jsii.Number(0)}
+		}, "IngestReservedConcurrency = 0: want a whole number of concurrent executions from 1 to 100000, or -1 to reserve none"},
+		{"health concurrency 1.5", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), HealthReservedConcurrency: jsii.Number(1.5)}
+		}, "HealthReservedConcurrency = 1.5"},
+		{"health concurrency -2", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), HealthReservedConcurrency: jsii.Number(-2)}
+		}, "HealthReservedConcurrency = -2"},
+		{"ingest concurrency too high", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), IngestReservedConcurrency: jsii.Number(100001)}
+		}, "IngestReservedConcurrency = 100001"},
 		{"bad sink bucket name", func(s awscdk.Stack) *PipelineProps {
 			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SinkBucketName: jsii.String("Upper_Case")}
 		}, `SinkBucketName = "Upper_Case"`},

@@ -3,6 +3,7 @@ package stacks
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
@@ -61,8 +62,9 @@ type RegionalStack struct {
 	RegionalName *string
 	// HealthCheckPort is the ALB's serving port: 443 with a domain, else 80.
 	HealthCheckPort float64
-	// WebACL limits each client IP's requests to /v1/records (nil when
-	// Config.RateLimitPerIP is -1).
+	// WebACL limits each client IP's requests to /v1/records and to /health
+	// paths (nil when both Config.RateLimitPerIP and
+	// Config.HealthRateLimitPerIP are -1).
 	WebACL awswafv2.CfnWebACL
 
 	azs []string
@@ -125,7 +127,13 @@ func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStac
 
 	// One logs bucket per region: the ALB's access logs and the pipeline's
 	// bucket access logs.
-	pp := &PipelineProps{Name: cfg.Name, ApiKeys: s.ApiKeys, LogsBucket: s.LogsBucket}
+	pp := &PipelineProps{
+		Name:                      cfg.Name,
+		ApiKeys:                   s.ApiKeys,
+		LogsBucket:                s.LogsBucket,
+		IngestReservedConcurrency: configConcurrency(cfg.IngestReservedConcurrency),
+		HealthReservedConcurrency: configConcurrency(cfg.HealthReservedConcurrency),
+	}
 	if region != cfg.Primary() {
 		// The replica has the primary's name, and ingest asks for it by that
 		// name: the ARN of an imported-by-name secret lacks the random
@@ -273,8 +281,8 @@ func (s *RegionalStack) newLoadBalancer(cfg *Config, region string) {
 	})
 	alb.LogAccessLogs(s.LogsBucket, jsii.String("alb"))
 	s.LoadBalancer = alb
-	if limit := cfg.RateLimit(); limit > 0 {
-		s.WebACL = regionalRateLimit(s, cfg, alb, limit)
+	if cfg.RateLimit() > 0 || cfg.HealthRateLimit() > 0 {
+		s.WebACL = regionalRateLimit(s, cfg, alb)
 	}
 
 	notFound := elbv2.ListenerAction_FixedResponse(jsii.Number(404), &elbv2.FixedResponseOptions{
@@ -467,12 +475,20 @@ func (s *RegionalStack) newAlarms(cfg *Config) {
 		s.HealthTargetGroup.Metrics().UnhealthyHostCount(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 0, 1)
 }
 
-// regionalRateLimit puts a WAF web ACL in front of the ALB: a client IP
-// that sends more than limit requests to /v1/records in 5 minutes gets 429
-// (JSON) until its rate drops. Global Accelerator preserves client IPs, so
-// the limit applies per producer, not per accelerator edge. Health checks
-// (the ALB's own, and Route 53's few per minute) stay far below it.
-func regionalRateLimit(s *RegionalStack, cfg *Config, alb elbv2.ApplicationLoadBalancer, limit int) awswafv2.CfnWebACL {
+// regionalRateLimit puts a WAF web ACL in front of the ALB with up to two
+// per-client-IP rate-based rules, each answering 429 (JSON, Retry-After: 60)
+// until the address's rate drops:
+//   - RateLimitPerIp: requests to /v1/records, Config.RateLimit() per 5
+//     minutes;
+//   - HealthRateLimitPerIp: requests to /health paths, Config.HealthRateLimit()
+//     per 5 minutes, generous enough for Route 53's checkers (see
+//     DefaultHealthRateLimitPerIP).
+//
+// Global Accelerator preserves client IPs, so the limits apply per producer,
+// not per accelerator edge. The ALB's own target-group health checks never
+// pass through the web ACL: the ALB invokes Lambda targets directly, while
+// WAF inspects the requests clients send to the listeners.
+func regionalRateLimit(s *RegionalStack, cfg *Config, alb elbv2.ApplicationLoadBalancer) awswafv2.CfnWebACL {
 	visibility := func(metric string) *awswafv2.CfnWebACL_VisibilityConfigProperty {
 		return &awswafv2.CfnWebACL_VisibilityConfigProperty{
 			CloudWatchMetricsEnabled: jsii.Bool(true),
@@ -480,20 +496,10 @@ func regionalRateLimit(s *RegionalStack, cfg *Config, alb elbv2.ApplicationLoadB
 			SampledRequestsEnabled:   jsii.Bool(true),
 		}
 	}
-	acl := awswafv2.NewCfnWebACL(s, jsii.String("WebAcl"), &awswafv2.CfnWebACLProps{
-		Scope:            jsii.String("REGIONAL"),
-		Description:      jsii.String(fmt.Sprintf("%s: per-client-IP rate limit on /v1/records", cfg.Name)),
-		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: &awswafv2.CfnWebACL_AllowActionProperty{}},
-		VisibilityConfig: visibility("WebAcl"),
-		CustomResponseBodies: map[string]any{
-			"rateLimited": &awswafv2.CfnWebACL_CustomResponseBodyProperty{
-				ContentType: jsii.String("APPLICATION_JSON"),
-				Content:     jsii.String(`{"error":"rate limited: too many requests from this IP address, retry later"}`),
-			},
-		},
-		Rules: []any{&awswafv2.CfnWebACL_RuleProperty{
-			Name:     jsii.String("RateLimitPerIp"),
-			Priority: jsii.Number(0),
+	rule := func(name string, priority, limit int, pathPrefix string) *awswafv2.CfnWebACL_RuleProperty {
+		return &awswafv2.CfnWebACL_RuleProperty{
+			Name:     jsii.String(name),
+			Priority: jsii.Number(float64(priority)),
 			Action: &awswafv2.CfnWebACL_RuleActionProperty{Block: &awswafv2.CfnWebACL_BlockActionProperty{
 				CustomResponse: &awswafv2.CfnWebACL_CustomResponseProperty{
 					ResponseCode:          jsii.Number(429),
@@ -508,12 +514,38 @@ func regionalRateLimit(s *RegionalStack, cfg *Config, alb elbv2.ApplicationLoadB
 				ScopeDownStatement: &awswafv2.CfnWebACL_StatementProperty{ByteMatchStatement: &awswafv2.CfnWebACL_ByteMatchStatementProperty{
 					FieldToMatch:         &awswafv2.CfnWebACL_FieldToMatchProperty{UriPath: map[string]any{}},
 					PositionalConstraint: jsii.String("STARTS_WITH"),
-					SearchString:         jsii.String("/v1/records"),
+					SearchString:         jsii.String(pathPrefix),
 					TextTransformations:  []any{&awswafv2.CfnWebACL_TextTransformationProperty{Priority: jsii.Number(0), Type: jsii.String("NONE")}},
 				}},
 			}},
-			VisibilityConfig: visibility("RateLimitPerIp"),
-		}},
+			VisibilityConfig: visibility(name),
+		}
+	}
+	var rules []any
+	var scopes []string
+	if limit := cfg.RateLimit(); limit > 0 {
+		rules = append(rules, rule("RateLimitPerIp", 0, limit, "/v1/records"))
+		scopes = append(scopes, "/v1/records")
+	}
+	// Paths starting with /health: the listener sends /health and /health/*
+	// to the health function; other such paths get the ALB's 404 and count
+	// against the same limit.
+	if limit := cfg.HealthRateLimit(); limit > 0 {
+		rules = append(rules, rule("HealthRateLimitPerIp", 1, limit, "/health"))
+		scopes = append(scopes, "/health")
+	}
+	acl := awswafv2.NewCfnWebACL(s, jsii.String("WebAcl"), &awswafv2.CfnWebACLProps{
+		Scope:            jsii.String("REGIONAL"),
+		Description:      jsii.String(fmt.Sprintf("%s: per-client-IP rate limits on %s", cfg.Name, strings.Join(scopes, " and "))),
+		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: &awswafv2.CfnWebACL_AllowActionProperty{}},
+		VisibilityConfig: visibility("WebAcl"),
+		CustomResponseBodies: map[string]any{
+			"rateLimited": &awswafv2.CfnWebACL_CustomResponseBodyProperty{
+				ContentType: jsii.String("APPLICATION_JSON"),
+				Content:     jsii.String(`{"error":"rate limited: too many requests from this IP address, retry later"}`),
+			},
+		},
+		Rules: rules,
 	})
 	awswafv2.NewCfnWebACLAssociation(s, jsii.String("WebAclAssociation"), &awswafv2.CfnWebACLAssociationProps{
 		ResourceArn: alb.LoadBalancerArn(),

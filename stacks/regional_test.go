@@ -56,6 +56,9 @@ func regionalConfigs() map[string]*Config {
 	account.Account = "123456789012"
 	account.AlarmEmail = "ops@example.com"
 	account.RateLimitPerIP = 1000
+	account.HealthRateLimitPerIP = -1
+	account.IngestReservedConcurrency = 50
+	account.HealthReservedConcurrency = -1
 	return map[string]*Config{
 		variantDomain:   DefaultConfig(),
 		variantNoDomain: noDomain,
@@ -582,15 +585,20 @@ func TestRegionalAccessLogs(t *testing.T) {
 }
 
 // TestRegionalRateLimit: a WAF web ACL on each ALB answers 429 to a client
-// IP over the limit on /v1/records; -1 turns it off.
+// IP over the limit on /v1/records, and over the separate, generous limit on
+// /health paths; -1 turns either off, and the web ACL goes when both are.
 func TestRegionalRateLimit(t *testing.T) {
 	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
-		acls := tpl.props("AWS::WAFv2::WebACL")
-		if v.cfg.RateLimit() == 0 {
-			if len(acls) != 0 || len(tpl.resources("AWS::WAFv2::WebACLAssociation")) != 0 {
-				t.Errorf("with rateLimitPerIp -1: got %d web ACLs, want none", len(acls))
-			}
-			return
+		type rule struct {
+			limit int
+			path  string
+		}
+		want := map[string]rule{}
+		if l := v.cfg.RateLimit(); l > 0 {
+			want["RateLimitPerIp"] = rule{l, "/v1/records"}
+		}
+		if l := v.cfg.HealthRateLimit(); l > 0 {
+			want["HealthRateLimitPerIp"] = rule{l, "/health"}
 		}
 		aclID, acl := tpl.only(t, "AWS::WAFv2::WebACL")
 		albID, _ := tpl.only(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
@@ -602,21 +610,74 @@ func TestRegionalRateLimit(t *testing.T) {
 			t.Errorf("web ACL: got scope %v, default %s, want REGIONAL and allow", acl["Scope"], js(acl["DefaultAction"]))
 		}
 		rules := acl["Rules"].([]any)
-		if len(rules) != 1 {
-			t.Fatalf("rules: got %d, want 1", len(rules))
+		if len(rules) != len(want) {
+			t.Fatalf("rules: got %d, want %d (%v)", len(rules), len(want), want)
 		}
-		rule := rules[0].(map[string]any)
-		rate := rule["Statement"].(map[string]any)["RateBasedStatement"].(map[string]any)
-		if rate["Limit"] != float64(v.cfg.RateLimit()) || rate["AggregateKeyType"] != "IP" || rate["EvaluationWindowSec"] != 300.0 {
-			t.Errorf("rate rule: got limit %v by %v over %v s, want %d by IP over 300 s", rate["Limit"], rate["AggregateKeyType"], rate["EvaluationWindowSec"], v.cfg.RateLimit())
+		priorities := map[any]bool{}
+		for _, r := range rules {
+			r := r.(map[string]any)
+			name, _ := r["Name"].(string)
+			w, ok := want[name]
+			if !ok {
+				t.Errorf("rule %q: got it, want only %v", name, want)
+				continue
+			}
+			priorities[r["Priority"]] = true
+			rate := r["Statement"].(map[string]any)["RateBasedStatement"].(map[string]any)
+			if rate["Limit"] != float64(w.limit) || rate["AggregateKeyType"] != "IP" || rate["EvaluationWindowSec"] != 300.0 {
+				t.Errorf("%s: got limit %v by %v over %v s, want %d by IP over 300 s", name, rate["Limit"], rate["AggregateKeyType"], rate["EvaluationWindowSec"], w.limit)
+			}
+			match := rate["ScopeDownStatement"].(map[string]any)["ByteMatchStatement"].(map[string]any)
+			if match["SearchString"] != w.path || match["PositionalConstraint"] != "STARTS_WITH" || js(match["FieldToMatch"]) != `{"UriPath":{}}` {
+				t.Errorf("%s scope: got %v %v of %s, want URI paths starting with %s", name, match["PositionalConstraint"], match["SearchString"], js(match["FieldToMatch"]), w.path)
+			}
+			block := r["Action"].(map[string]any)["Block"].(map[string]any)["CustomResponse"].(map[string]any)
+			if block["ResponseCode"] != 429.0 || block["CustomResponseBodyKey"] != "rateLimited" {
+				t.Errorf("%s blocked answer: got %v %v, want 429 rateLimited", name, block["ResponseCode"], block["CustomResponseBodyKey"])
+			}
 		}
-		match := rate["ScopeDownStatement"].(map[string]any)["ByteMatchStatement"].(map[string]any)
-		if match["SearchString"] != "/v1/records" || match["PositionalConstraint"] != "STARTS_WITH" {
-			t.Errorf("scope: got %v %v, want paths starting with /v1/records", match["PositionalConstraint"], match["SearchString"])
+		if len(priorities) != len(rules) {
+			t.Errorf("rule priorities: got %v, want distinct ones", priorities)
 		}
-		block := rule["Action"].(map[string]any)["Block"].(map[string]any)["CustomResponse"].(map[string]any)
-		if block["ResponseCode"] != 429.0 {
-			t.Errorf("blocked answer: got %v, want 429", block["ResponseCode"])
+	})
+}
+
+// TestRegionalNoWebAclWithoutLimits: with both limits -1 there is no web ACL.
+func TestRegionalNoWebAclWithoutLimits(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RateLimitPerIP, cfg.HealthRateLimitPerIP = -1, -1
+	app := flaggedApp()
+	s := NewRegionalStack(app, "NoLimits", &RegionalStackProps{Config: cfg, Region: cfg.Primary()})
+	tpl := assertions.Template_FromStack(s.Stack, nil)
+	for _, typ := range []string{"AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation"} {
+		if n := len(*tpl.FindResources(jsii.String(typ), nil)); n != 0 {
+			t.Errorf("%s: got %d, want 0", typ, n)
+		}
+	}
+	if s.WebACL != nil {
+		t.Error("WebACL: got set, want nil")
+	}
+}
+
+// TestRegionalReservedConcurrency: the configuration's reserved concurrency
+// reaches ingest and health (-1: none; unset: the Pipeline's defaults).
+func TestRegionalReservedConcurrency(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		want := map[string]any{"Ingest": float64(DefaultIngestReservedConcurrency), "Health": float64(DefaultHealthReservedConcurrency)}
+		for f, c := range map[string]int{"Ingest": v.cfg.IngestReservedConcurrency, "Health": v.cfg.HealthReservedConcurrency} {
+			switch {
+			case c == -1:
+				want[f] = nil
+			case c > 0:
+				want[f] = float64(c)
+			}
+		}
+		for id, p := range tpl.props("AWS::Lambda::Function") {
+			for f, w := range want {
+				if strings.HasPrefix(id, "Pipeline"+f+"Function") && p["ReservedConcurrentExecutions"] != w {
+					t.Errorf("%s ReservedConcurrentExecutions: got %v, want %v", f, p["ReservedConcurrentExecutions"], w)
+				}
+			}
 		}
 	})
 }

@@ -34,12 +34,15 @@ type PipelineProps struct {
 	// hyphens, starting with a letter.
 	Name string
 	// ApiKeys is the secret holding the producers' key hashes,
-	// {"keys":[{"id":"...","sha256":"<hex>"}]}. Required. The ingest
-	// function may read it (secretsmanager:GetSecretValue).
+	// {"keys":[{"id":"...","sha256":"<hex>"}]}. Required. The ingest and
+	// health functions may read it (secretsmanager:GetSecretValue only; on
+	// the "-??????" ARN pattern for a secret imported by name).
 	ApiKeys awssecretsmanager.ISecret
-	// ApiKeysSecretID is what ingest passes to GetSecretValue (its
-	// API_KEYS_SECRET_ARN). Default: ApiKeys.SecretArn(). A region holding a
-	// replica of the secret passes the secret's name here.
+	// ApiKeysSecretID is what ingest and health pass to GetSecretValue
+	// (their API_KEYS_SECRET_ARN). Default: ApiKeys.SecretArn(). A secret
+	// imported by name passes its name here (the ARN of an imported-by-name
+	// secret lacks the random suffix, which Secrets Manager resolves only
+	// unreliably).
 	ApiKeysSecretID *string
 
 	// Stream, when set, is an existing stream the pipeline uses instead of
@@ -653,6 +656,10 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 	})
 	p.HealthFunction = p.goFunction("Health", HandlerHealth, "region health (/health, /health/deep)", pipelineHealthMemory, pipelineHealthTimeout, o.healthConc, o.logRetention, map[string]*string{
 		"STREAM_NAME": streamName,
+		// The deep check also reads the API keys: a region that cannot
+		// authenticate producers is not serving them (the same secret id as
+		// ingest's).
+		"API_KEYS_SECRET_ARN": secretID,
 		// A probe result is reused for PROBE_CACHE_TTL from the probe's end.
 		// Kept with PROBE_TIMEOUT under the region-health target group's 5 s
 		// interval, every check of one checker can probe; at 5 s only every
@@ -681,7 +688,8 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 	p.Stream.GrantWrite(p.IngestFunction)
 	p.Stream.GrantWrite(p.HealthFunction)
 	p.Stream.GrantWrite(p.ReplayFunction)
-	props.ApiKeys.GrantRead(p.IngestFunction, nil)
+	grantReadKeys(props.ApiKeys, p.IngestFunction)
+	grantReadKeys(props.ApiKeys, p.HealthFunction)
 	objects := jsii.String(pipelineSpillPrefix + "/*")
 	p.SpillBucket.GrantPut(p.IngestFunction, objects)
 	// GrantRead includes s3:ListBucket on the bucket: without it S3 answers
@@ -691,6 +699,27 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 	p.SinkBucket.GrantPut(p.ProcessorFunction, nil)
 	// The processor's stream read and the failure queue's send are granted by
 	// its event source mapping; replay's queue consumption by its own.
+}
+
+// grantReadKeys lets fn call secretsmanager:GetSecretValue on the API-key
+// secret, the one call the handlers make. CDK's ISecret.GrantRead would
+// also allow secretsmanager:DescribeSecret on it (and, for a customer-managed
+// key, kms:Decrypt through Secrets Manager, which this keeps).
+func grantReadKeys(keys awssecretsmanager.ISecret, fn awslambda.Function) {
+	arn := keys.SecretFullArn()
+	if arn == nil {
+		// Imported by name or partial ARN: the real ARN ends in "-" and six
+		// random characters (CDK's arnForPolicies does the same).
+		arn = jsii.String(*keys.SecretArn() + "-??????")
+	}
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+		Resources: &[]*string{arn},
+	}))
+	if key := keys.EncryptionKey(); key != nil {
+		region := awscdk.Stack_Of(fn).Region()
+		key.GrantDecrypt(awskms.NewViaServicePrincipal(jsii.String("secretsmanager."+*region+".amazonaws.com"), fn.GrantPrincipal()))
+	}
 }
 
 func (p *Pipeline) eventSources(o pipelineOptions) {

@@ -35,14 +35,19 @@ type pipelineStack struct {
 
 type pipelineFixture struct {
 	def, prov *pipelineStack
-	// provKey is the key supplied to the provisioned variant.
-	provKey awskms.Key
+	// provKey is the key supplied to the provisioned variant; keysKey
+	// encrypts its API-key secret.
+	provKey, keysKey awskms.Key
 }
 
 var (
 	pipelineOnce sync.Once
 	pipelineFix  *pipelineFixture
 )
+
+// pipelineProvSecretArn is the provisioned variant's API-key secret, imported
+// by its complete ARN.
+const pipelineProvSecretArn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prov/api-keys-AbCdEf"
 
 // pipelineStacks synthesizes, once per test binary, an app with two stacks:
 // "Default" holds a Pipeline with only the required props, "Provisioned" one
@@ -70,9 +75,13 @@ func pipelineStacks(t *testing.T) *pipelineFixture {
 		cdknag.NagSuppressions_AddResourceSuppressions(logs, &[]*cdknag.NagPackSuppression{{
 			Id: jsii.String("AwsSolutions-S1"), Reason: jsii.String("test: the access log bucket itself"),
 		}}, jsii.Bool(false))
+		f.keysKey = awskms.NewKey(ps, jsii.String("KeysKey"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)})
 		pp := NewPipeline(ps, "Pipeline", &PipelineProps{
-			Name:                  "prov",
-			ApiKeys:               awssecretsmanager.Secret_FromSecretNameV2(ps, jsii.String("ApiKeys"), jsii.String("prov/api-keys")),
+			Name: "prov",
+			ApiKeys: awssecretsmanager.Secret_FromSecretAttributes(ps, jsii.String("ApiKeys"), &awssecretsmanager.SecretAttributes{
+				SecretCompleteArn: jsii.String(pipelineProvSecretArn),
+				EncryptionKey:     f.keysKey,
+			}),
 			ApiKeysSecretID:       jsii.String("prov/api-keys"),
 			StreamMode:            awskinesis.StreamMode_PROVISIONED,
 			ShardCount:            jsii.Number(3),
@@ -214,7 +223,7 @@ func TestPipelineStream(t *testing.T) {
 		keysOwned int // KMS keys in the stack
 	}{
 		{"default", f.def, "ON_DEMAND", nil, 168, f.def.logicalID(f.def.p.StreamKey), 1},
-		{"provisioned", f.prov, "PROVISIONED", 3.0, 48, f.prov.logicalID(f.provKey), 1},
+		{"provisioned", f.prov, "PROVISIONED", 3.0, 48, f.prov.logicalID(f.provKey), 2}, // and the API-key secret's
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -381,7 +390,7 @@ func pipelineEnvWant(s *pipelineStack, secretID any, extra map[string]any) map[s
 			"STREAM_NAME": stream, "SPILL_BUCKET": spill, "SPILL_PREFIX": "spill",
 			"API_KEYS_SECRET_ARN": secretID, "KINESIS_BUDGET": "3s", "SPILL_TIMEOUT": "4s",
 		},
-		"health":    {"STREAM_NAME": stream, "PROBE_CACHE_TTL": "3s", "PROBE_TIMEOUT": "1s"},
+		"health":    {"STREAM_NAME": stream, "API_KEYS_SECRET_ARN": secretID, "PROBE_CACHE_TTL": "3s", "PROBE_TIMEOUT": "1s"},
 		"processor": processor,
 		"replay": {
 			"STREAM_NAME": stream, "SPILL_BUCKET": spill, "SPILL_PREFIX": "spill",
@@ -561,6 +570,8 @@ func TestPipelineGrants(t *testing.T) {
 	sinkObjects := fmt.Sprintf(`{"Fn::Join":["",[{"Fn::GetAtt":["%s","Arn"]},"/*"]]}`, s.logicalID(s.p.SinkBucket))
 	failures := fmt.Sprintf(`{"Fn::GetAtt":["%s","Arn"]}`, s.logicalID(s.p.ProcessorFailureQueue))
 	replayQueue := fmt.Sprintf(`{"Fn::GetAtt":["%s","Arn"]}`, s.logicalID(s.p.ReplayQueue))
+	// A secret imported by name: its ARN with the random suffix's pattern.
+	keys := `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":secretsmanager:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":secret:test/api-keys-??????"]]}`
 	tests := []struct {
 		name    string
 		fn      constructs.IConstruct
@@ -568,10 +579,10 @@ func TestPipelineGrants(t *testing.T) {
 		notWant []string          // actions it must not have
 	}{
 		{"ingest", s.p.IngestFunction, map[string]string{
-			"kinesis:PutRecords": stream, "s3:PutObject": spillObjects, "secretsmanager:GetSecretValue": "",
-		}, []string{"kinesis:GetRecords", "s3:GetObject*", "s3:DeleteObject*"}},
-		{"health", s.p.HealthFunction, map[string]string{"kinesis:PutRecord": stream},
-			[]string{"s3:PutObject", "kinesis:GetRecords", "secretsmanager:GetSecretValue"}},
+			"kinesis:PutRecords": stream, "s3:PutObject": spillObjects, "secretsmanager:GetSecretValue": keys,
+		}, []string{"kinesis:GetRecords", "s3:GetObject*", "s3:DeleteObject*", "secretsmanager:DescribeSecret"}},
+		{"health", s.p.HealthFunction, map[string]string{"kinesis:PutRecord": stream, "secretsmanager:GetSecretValue": keys},
+			[]string{"s3:PutObject", "kinesis:GetRecords", "secretsmanager:DescribeSecret"}},
 		{"processor", s.p.ProcessorFunction, map[string]string{
 			"kinesis:GetRecords": stream, "s3:PutObject": sinkObjects, "sqs:SendMessage": failures,
 		}, []string{"kinesis:PutRecords", "s3:DeleteObject*", "secretsmanager:GetSecretValue"}},
@@ -600,6 +611,47 @@ func TestPipelineGrants(t *testing.T) {
 			}
 			if _, ok := got["logs:PutLogEvents"]; !ok {
 				t.Errorf("got no logs:PutLogEvents, want it on the function's log group")
+			}
+		})
+	}
+}
+
+// TestPipelineSecretGrantCompleteArn: a secret imported by its complete ARN
+// and encrypted with a customer-managed key: GetSecretValue on exactly that
+// ARN, and kms:Decrypt on its key only through Secrets Manager.
+func TestPipelineSecretGrantCompleteArn(t *testing.T) {
+	f := pipelineStacks(t)
+	s := f.prov
+	for name, fn := range map[string]constructs.IConstruct{"ingest": s.p.IngestFunction, "health": s.p.HealthFunction} {
+		t.Run(name, func(t *testing.T) {
+			got := s.actionsOf(t, fn)
+			if rs := got["secretsmanager:GetSecretValue"]; !slices.Equal(rs, []string{pipelineProvSecretArn}) {
+				t.Errorf("got GetSecretValue on %v, want only on %s", rs, pipelineProvSecretArn)
+			}
+			if rs := got["secretsmanager:DescribeSecret"]; rs != nil {
+				t.Errorf("got DescribeSecret on %v, want none", rs)
+			}
+			// CDK puts the grant in the key's policy (the key is in the
+			// stack) or in the role's: either must allow only kms:Decrypt
+			// through Secrets Manager to this function's role.
+			role := pipelineDig(s.props(t, fn), "Role", "Fn::GetAtt").([]any)[0].(string)
+			keyID := s.logicalID(f.keysKey)
+			var sts []map[string]any
+			for _, st := range pipelineDig(s.res[keyID], "Properties", "KeyPolicy", "Statement").([]any) {
+				sts = append(sts, st.(map[string]any))
+			}
+			for _, list := range s.statements() {
+				sts = append(sts, list...)
+			}
+			via := false
+			for _, st := range sts {
+				b, _ := json.Marshal(st)
+				if slices.Contains(pipelineStrings(st["Action"]), "kms:Decrypt") && strings.Contains(string(b), `"`+role+`"`) {
+					via = strings.Contains(string(b), `"kms:ViaService"`) && strings.Contains(string(b), `"secretsmanager."`)
+				}
+			}
+			if !via {
+				t.Errorf("kms:Decrypt on the secret's key: got no kms:ViaService secretsmanager condition, want one")
 			}
 		})
 	}

@@ -40,8 +40,8 @@ type RegionalStackProps struct {
 
 // RegionalStack is one region of the pipeline: a VPC with public subnets, an
 // internet-facing ALB in front of the Pipeline's ingest and health functions,
-// the API-key secret (created in the primary region, replicated to the other),
-// a logs bucket and the alarms.
+// the API-key secret (ensured in the primary region, replicated to the
+// other; see apikeys.go), a logs bucket and the alarms.
 type RegionalStack struct {
 	awscdk.Stack
 	Pipeline          *Pipeline
@@ -51,7 +51,11 @@ type RegionalStack struct {
 	// HealthTargetGroup checks /health/deep: Global Accelerator moves traffic
 	// off this region when it has no healthy target.
 	HealthTargetGroup elbv2.ApplicationTargetGroup
-	ApiKeys           awssecretsmanager.ISecret
+	// ApiKeys is the API-key secret, by name. ApiKeysReady, in the primary
+	// region only, is the last step that makes sure it exists and is
+	// replicated (nil in the peer).
+	ApiKeys      awssecretsmanager.ISecret
+	ApiKeysReady constructs.IDependable
 	// LogsBucket receives the ALB's access logs and the Pipeline buckets'
 	// server access logs (90 days).
 	LogsBucket awss3.Bucket
@@ -127,21 +131,21 @@ func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStac
 
 	// One logs bucket per region: the ALB's access logs and the pipeline's
 	// bucket access logs.
-	pp := &PipelineProps{
+	// Both regions ask for the secret by name (the replica has the
+	// primary's name).
+	s.Pipeline = NewPipeline(s, "Pipeline", &PipelineProps{
 		Name:                      cfg.Name,
 		ApiKeys:                   s.ApiKeys,
+		ApiKeysSecretID:           jsii.String(apiKeysSecretName(cfg)),
 		LogsBucket:                s.LogsBucket,
 		IngestReservedConcurrency: configConcurrency(cfg.IngestReservedConcurrency),
 		HealthReservedConcurrency: configConcurrency(cfg.HealthReservedConcurrency),
+	})
+	if s.ApiKeysReady != nil {
+		// The functions that read the keys start once the secret exists.
+		s.Pipeline.IngestFunction.Node().AddDependency(s.ApiKeysReady)
+		s.Pipeline.HealthFunction.Node().AddDependency(s.ApiKeysReady)
 	}
-	if region != cfg.Primary() {
-		// The replica has the primary's name, and ingest asks for it by that
-		// name: the ARN of an imported-by-name secret lacks the random
-		// suffix, and Secrets Manager resolves such partial ARNs only
-		// unreliably.
-		pp.ApiKeysSecretID = jsii.String(apiKeysSecretName(cfg))
-	}
-	s.Pipeline = NewPipeline(s, "Pipeline", pp)
 
 	s.newLoadBalancer(cfg, region)
 	s.newAlarms(cfg)
@@ -157,8 +161,6 @@ func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStac
 func (s *RegionalStack) AvailabilityZones() *[]*string {
 	return jsii.Strings(s.azs...)
 }
-
-func apiKeysSecretName(cfg *Config) string { return cfg.Name + "/api-keys" }
 
 // newVpc: public subnets only in the two configured AZs, no NAT gateways
 // (Lambda targets need none: the ALB invokes them through the Lambda API),
@@ -218,37 +220,6 @@ func (s *RegionalStack) newLogsBucket() awss3.Bucket {
 		Reason: jsii.String("this is the access-log bucket itself: logging it into itself would log its own log writes forever"),
 	}}, jsii.Bool(false))
 	return b
-}
-
-// newApiKeys creates the API-key secret in the primary region, replicated to
-// the peer, or imports that replica by name in the peer region. It holds
-// SHA-256 hashes of the keys, never the keys themselves.
-func (s *RegionalStack) newApiKeys(cfg *Config, region string) awssecretsmanager.ISecret {
-	name := apiKeysSecretName(cfg)
-	if region != cfg.Primary() {
-		// The replica appears when the primary region's stack is deployed;
-		// until then ingest cannot read the keys and answers 503 (retry
-		// later): it never accepts data unauthenticated.
-		return awssecretsmanager.Secret_FromSecretNameV2(s, jsii.String("ApiKeys"), jsii.String(name))
-	}
-	sec := awssecretsmanager.NewSecret(s, jsii.String("ApiKeys"), &awssecretsmanager.SecretProps{
-		// A fixed name: the replica in the peer region has the same name, the
-		// only way that region's stack can find it.
-		SecretName:  jsii.String(name),
-		Description: jsii.String(fmt.Sprintf(`twinstream %s API keys as SHA-256 hashes: {"keys":[{"id":"team-a","sha256":"<hex>"}]}`, cfg.Name)),
-		// The initial value is an empty key list and holds no secret, so a
-		// plain-text literal in the template is fine.
-		SecretStringValue: awscdk.SecretValue_UnsafePlainText(jsii.String(`{"keys":[]}`)),
-		ReplicaRegions:    &[]*awssecretsmanager.ReplicaRegion{{Region: jsii.String(cfg.Peer(region))}},
-		// Keys are operational data added after deploy: never lose them with
-		// the stack.
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-	})
-	cdknag.NagSuppressions_AddResourceSuppressions(sec, &[]*cdknag.NagPackSuppression{{
-		Id:     jsii.String("AwsSolutions-SMG4"),
-		Reason: jsii.String("the secret holds hashes of API keys, not credentials a Lambda could rotate: a key is rotated by adding the new key's hash, moving producers over, then removing the old hash (see README)"),
-	}}, jsii.Bool(false))
-	return sec
 }
 
 // newLoadBalancer builds the ALB, its listeners, target groups and DNS.

@@ -478,55 +478,271 @@ func TestRegionalListenersTLS(t *testing.T) {
 	})
 }
 
+// regionalFunctionEnv returns the functions' environments by logical id.
+func regionalFunctionEnv(tpl cfnTemplate) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, p := range tpl.props("AWS::Lambda::Function") {
+		env, _ := p["Environment"].(map[string]any)
+		vars, _ := env["Variables"].(map[string]any)
+		out[id] = vars
+	}
+	return out
+}
+
+// regionalSdkCall is an AwsCustomResource's call for one lifecycle event.
+type regionalSdkCall struct {
+	Service, Action          string
+	Parameters               map[string]any
+	IgnoreErrorCodesMatching string
+	PhysicalResourceID       struct{ ID string } `json:"physicalResourceId"`
+}
+
+// regionalCalls returns the Create, Update and Delete calls of an
+// AwsCustomResource (absent ones are nil).
+func regionalCalls(t *testing.T, props map[string]any) map[string]*regionalSdkCall {
+	t.Helper()
+	out := map[string]*regionalSdkCall{}
+	for _, ev := range []string{"Create", "Update", "Delete"} {
+		raw, ok := props[ev].(string)
+		if !ok {
+			out[ev] = nil
+			continue
+		}
+		var c regionalSdkCall
+		if err := json.Unmarshal([]byte(raw), &c); err != nil {
+			t.Fatalf("%s call %q: %v", ev, raw, err)
+		}
+		out[ev] = &c
+	}
+	return out
+}
+
+// regionalSecretArn is the ARN CloudFormation resolves for a secret name in
+// region, plus suffix.
+func regionalSecretArn(v *regionalVariant, region, name string) any {
+	if v.cfg.Account != "" {
+		return "arn:aws:secretsmanager:" + region + ":" + v.cfg.Account + ":secret:" + name
+	}
+	return map[string]any{"Fn::Join": []any{"", []any{"arn:aws:secretsmanager:" + region + ":", ref("AWS::AccountId"), ":secret:" + name}}}
+}
+
+// TestRegionalApiKeysSecret: the API-key secret is never a resource of the
+// stacks (whose updates or replacements could write its value, and whose
+// fixed name would block a redeploy after destroy). The primary region
+// makes sure it exists: restore a secret scheduled for deletion, create it
+// (tolerating an existing one, whose value is kept) with its replica,
+// replicate an adopted one to the peer; nothing runs on delete. Both
+// regions' ingest and health read it by name, GetSecretValue only.
 func TestRegionalApiKeysSecret(t *testing.T) {
 	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
-		secrets := tpl.resources("AWS::SecretsManager::Secret")
 		name := v.cfg.Name + "/api-keys"
-		// ingest's API_KEYS_SECRET_ARN: the secret's ARN in the primary, its
-		// name (the replica's too) in the peer.
-		var secretEnv []any
-		for _, p := range tpl.props("AWS::Lambda::Function") {
-			env, _ := p["Environment"].(map[string]any)
-			vars, _ := env["Variables"].(map[string]any)
-			if id, ok := vars["API_KEYS_SECRET_ARN"]; ok {
-				secretEnv = append(secretEnv, id)
+		if n := len(tpl.resources("AWS::SecretsManager::Secret")); n != 0 {
+			t.Errorf("AWS::SecretsManager::Secret resources: got %d, want 0", n)
+		}
+		// ingest and health: API_KEYS_SECRET_ARN is the name, and the role
+		// may only GetSecretValue on the name's ARN pattern (the replica in
+		// the peer has the primary's name and suffix).
+		fns := map[string]string{}
+		for id := range tpl.props("AWS::Lambda::Function") {
+			for _, f := range []string{"Ingest", "Health"} {
+				if strings.HasPrefix(id, "Pipeline"+f+"Function") {
+					fns[f] = id
+				}
 			}
 		}
-		if len(secretEnv) != 1 {
-			t.Fatalf("functions reading API_KEYS_SECRET_ARN: got %d, want 1", len(secretEnv))
+		if len(fns) != 2 {
+			t.Fatalf("ingest and health functions: got %v", fns)
+		}
+		env := regionalFunctionEnv(tpl)
+		for f, id := range fns {
+			if got := env[id]["API_KEYS_SECRET_ARN"]; got != name {
+				t.Errorf("%s API_KEYS_SECRET_ARN: got %s, want %q", f, js(got), name)
+			}
+			role := tpl.props("AWS::Lambda::Function")[id]["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0]
+			var secretActions []string
+			for _, p := range tpl.props("AWS::IAM::Policy") {
+				if !strings.Contains(js(p["Roles"]), js(ref(role.(string)))) {
+					continue
+				}
+				for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+					st := st.(map[string]any)
+					for _, a := range stringsOf(st["Action"]) {
+						if strings.HasPrefix(a, "secretsmanager:") {
+							secretActions = append(secretActions, a)
+							if want := regionalSecretArn(v, region, name+"-??????"); js(st["Resource"]) != js(want) {
+								t.Errorf("%s %s on %s, want only on %s", f, a, js(st["Resource"]), js(want))
+							}
+						}
+					}
+				}
+			}
+			if !slices.Equal(secretActions, []string{"secretsmanager:GetSecretValue"}) {
+				t.Errorf("%s secretsmanager actions: got %v, want [secretsmanager:GetSecretValue]", f, secretActions)
+			}
+		}
+
+		steps := map[string]string{}
+		for id, r := range tpl["Resources"].(map[string]any) {
+			typ := r.(map[string]any)["Type"].(string)
+			if strings.HasPrefix(typ, "Custom::ApiKeysSecret") {
+				steps[typ] = id
+			}
 		}
 		if region != v.cfg.Primary() {
-			if len(secrets) != 0 {
-				t.Errorf("secrets in the peer region: got %d, want 0 (the replica)", len(secrets))
+			if len(steps) != 0 {
+				t.Errorf("secret steps in the peer region: got %v, want none (the primary replicates)", steps)
 			}
-			if secretEnv[0] != name {
-				t.Errorf("API_KEYS_SECRET_ARN: got %s, want %q", js(secretEnv[0]), name)
+			if v.stacks[region].ApiKeysReady != nil {
+				t.Error("ApiKeysReady in the peer region: got set, want nil")
 			}
 			return
 		}
-		if len(secrets) != 1 {
-			t.Fatalf("secrets in the primary region: got %d, want 1", len(secrets))
+		peer := []any{map[string]any{"Region": v.cfg.Peer(region)}}
+		want := map[string]regionalSdkCall{
+			"Custom::ApiKeysSecretRestore": {Service: "SecretsManager", Action: "RestoreSecret",
+				Parameters:               map[string]any{"SecretId": name},
+				IgnoreErrorCodesMatching: "^(ResourceNotFoundException|InvalidRequestException)$"},
+			ApiKeysSecretResourceType: {Service: "SecretsManager", Action: "CreateSecret",
+				Parameters: map[string]any{"Name": name, "SecretString": `{"keys":[]}`, "AddReplicaRegions": peer,
+					"Description": `twinstream twinstream API keys as SHA-256 hashes: {"keys":[{"id":"team-a","sha256":"<hex>"}]}`},
+				IgnoreErrorCodesMatching: "^ResourceExistsException$"},
+			"Custom::ApiKeysSecretReplica": {Service: "SecretsManager", Action: "ReplicateSecretToRegions",
+				Parameters:               map[string]any{"SecretId": name, "AddReplicaRegions": peer, "ForceOverwriteReplicaSecret": false},
+				IgnoreErrorCodesMatching: "^(InvalidParameterException|InvalidRequestException)$"},
 		}
-		for id, s := range secrets {
-			p := s["Properties"].(map[string]any)
-			want := map[string]any{
-				"Name":           name,
-				"SecretString":   `{"keys":[]}`,
-				"ReplicaRegions": []any{map[string]any{"Region": v.cfg.Peer(region)}},
+		if len(steps) != len(want) {
+			t.Fatalf("secret steps: got %v, want %d", steps, len(want))
+		}
+		res := tpl["Resources"].(map[string]any)
+		for typ, w := range want {
+			id := steps[typ]
+			r := res[id].(map[string]any)
+			calls := regionalCalls(t, r["Properties"].(map[string]any))
+			if calls["Delete"] != nil {
+				t.Errorf("%s Delete: got %+v, want no call (the secret outlives the stack)", typ, calls["Delete"])
 			}
-			for k, w := range want {
-				if js(p[k]) != js(w) {
-					t.Errorf("secret %s: got %s, want %s", k, js(p[k]), js(w))
+			for _, ev := range []string{"Create", "Update"} {
+				c := calls[ev]
+				if c == nil {
+					t.Errorf("%s %s: got no call, want %s", typ, ev, w.Action)
+					continue
+				}
+				if c.Service != w.Service || c.Action != w.Action || js(c.Parameters) != js(w.Parameters) || c.IgnoreErrorCodesMatching != w.IgnoreErrorCodesMatching {
+					t.Errorf("%s %s: got %s %s %s ignoring %q, want %s %s %s ignoring %q", typ, ev,
+						c.Service, c.Action, js(c.Parameters), c.IgnoreErrorCodesMatching, w.Service, w.Action, js(w.Parameters), w.IgnoreErrorCodesMatching)
+				}
+				if c.PhysicalResourceID.ID == "" {
+					t.Errorf("%s %s: got no fixed physical id, want one", typ, ev)
 				}
 			}
-			if s["DeletionPolicy"] != "Retain" {
-				t.Errorf("secret DeletionPolicy: got %v, want Retain", s["DeletionPolicy"])
+		}
+		// In order: restore, then create, then replicate; ingest and health
+		// start after the last.
+		dependsOn := func(id string) []any { d, _ := res[id].(map[string]any)["DependsOn"].([]any); return d }
+		for _, dep := range [][2]string{
+			{ApiKeysSecretResourceType, "Custom::ApiKeysSecretRestore"},
+			{"Custom::ApiKeysSecretReplica", ApiKeysSecretResourceType},
+		} {
+			if !slices.Contains(dependsOn(steps[dep[0]]), any(steps[dep[1]])) {
+				t.Errorf("%s DependsOn: got %v, want %s", dep[0], dependsOn(steps[dep[0]]), steps[dep[1]])
 			}
-			if js(secretEnv[0]) != js(ref(id)) {
-				t.Errorf("API_KEYS_SECRET_ARN: got %s, want %s", js(secretEnv[0]), js(ref(id)))
+		}
+		for f, id := range fns {
+			if !slices.Contains(dependsOn(id), any(steps["Custom::ApiKeysSecretReplica"])) {
+				t.Errorf("%s DependsOn: got %v, want the replica step %s", f, dependsOn(id), steps["Custom::ApiKeysSecretReplica"])
+			}
+		}
+		// The steps' rights: each its own action on the secret's ARNs;
+		// replication only to the peer region.
+		arns := []any{regionalSecretArn(v, region, name), regionalSecretArn(v, region, name+"-??????")}
+		onlyPeer := map[string]any{"ForAllValues:StringEquals": map[string]any{"secretsmanager:AddReplicaRegions": []any{v.cfg.Peer(region)}}}
+		wantPolicy := map[string]any{
+			"Custom::ApiKeysSecretRestore": []any{map[string]any{"Action": "secretsmanager:RestoreSecret", "Effect": "Allow", "Resource": arns}},
+			ApiKeysSecretResourceType: []any{map[string]any{"Action": []any{"secretsmanager:CreateSecret", "secretsmanager:ReplicateSecretToRegions"},
+				"Condition": onlyPeer, "Effect": "Allow", "Resource": arns}},
+			"Custom::ApiKeysSecretReplica": []any{map[string]any{"Action": "secretsmanager:ReplicateSecretToRegions",
+				"Condition": onlyPeer, "Effect": "Allow", "Resource": arns}},
+		}
+		for typ, w := range wantPolicy {
+			id := steps[typ]
+			var found bool
+			for pid, p := range tpl.props("AWS::IAM::Policy") {
+				if !slices.Contains(dependsOn(id), any(pid)) || !strings.HasPrefix(pid, strings.TrimSuffix(id, id[len(id)-8:])+"CustomResourcePolicy") {
+					continue
+				}
+				found = true
+				if got := p["PolicyDocument"].(map[string]any)["Statement"]; js(got) != js(w) {
+					t.Errorf("%s policy: got %s, want %s", typ, js(got), js(w))
+				}
+			}
+			if !found {
+				t.Errorf("%s: got no policy of its own, want one", typ)
 			}
 		}
 	})
+}
+
+// TestRegionalNoSecretValueWrites: nothing in any stack can write a secret's
+// value, delete a secret or take its replica away, whatever the deploy
+// (create, update, replacement, delete): no secret resources, no custom
+// resource call but the create step's CreateSecret carries a value, and no
+// IAM grant allows the writing actions.
+func TestRegionalNoSecretValueWrites(t *testing.T) {
+	writes := []string{"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:DeleteSecret",
+		"secretsmanager:RemoveRegionsFromReplication", "secretsmanager:StopReplicationToReplica", "secretsmanager:RotateSecret",
+		"secretsmanager:UpdateSecretVersionStage", "secretsmanager:*", "*"}
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		for id, r := range tpl["Resources"].(map[string]any) {
+			r := r.(map[string]any)
+			typ := r["Type"].(string)
+			if strings.HasPrefix(typ, "AWS::SecretsManager::") {
+				t.Errorf("%s: got a %s, want no secret resources", id, typ)
+			}
+			if strings.HasPrefix(typ, "Custom::") {
+				for ev, c := range regionalCalls(t, r["Properties"].(map[string]any)) {
+					if c == nil || c.Service != "SecretsManager" {
+						continue
+					}
+					if _, ok := c.Parameters["SecretString"]; ok && (c.Action != "CreateSecret" || ev == "Delete") {
+						t.Errorf("%s %s: got %s with a SecretString, want values only in CreateSecret", id, ev, c.Action)
+					}
+					if c.Parameters["ForceOverwriteReplicaSecret"] == true {
+						t.Errorf("%s %s: got ForceOverwriteReplicaSecret, want a peer secret never overwritten", id, ev)
+					}
+					if !slices.Contains([]string{"RestoreSecret", "CreateSecret", "ReplicateSecretToRegions"}, c.Action) {
+						t.Errorf("%s %s: got call %s, want only RestoreSecret, CreateSecret, ReplicateSecretToRegions", id, ev, c.Action)
+					}
+				}
+			}
+		}
+		for id, p := range tpl.props("AWS::IAM::Policy") {
+			for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+				st := st.(map[string]any)
+				for _, a := range stringsOf(st["Action"]) {
+					if st["Effect"] == "Allow" && slices.Contains(writes, a) {
+						t.Errorf("policy %s: got %s allowed, want no secret writes", id, a)
+					}
+				}
+			}
+		}
+	})
+}
+
+// stringsOf is an IAM Action: one string or a list.
+func stringsOf(v any) []string {
+	switch t := v.(type) {
+	case string:
+		return []string{t}
+	case []any:
+		var out []string
+		for _, x := range t {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 func TestRegionalAccessLogs(t *testing.T) {
@@ -659,6 +875,24 @@ func TestRegionalNoWebAclWithoutLimits(t *testing.T) {
 	}
 }
 
+// TestRegionalTerminationProtection: on by default (the manifest, which the
+// CLI reads, not the template), off with terminationProtection false, and
+// StackProps.TerminationProtection wins over the configuration.
+func TestRegionalTerminationProtection(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		want := v.cfg.TerminationProtected()
+		if v.cfg.Account != "" {
+			want = false // synthVariant passes StackProps.TerminationProtection false
+		}
+		if got := v.protected[region]; got != want {
+			t.Errorf("terminationProtection: got %v, want %v", got, want)
+		}
+	})
+	if !DefaultConfig().TerminationProtected() {
+		t.Error("DefaultConfig: got termination protection off, want on")
+	}
+}
+
 // TestRegionalReservedConcurrency: the configuration's reserved concurrency
 // reaches ingest and health (-1: none; unset: the Pipeline's defaults).
 func TestRegionalReservedConcurrency(t *testing.T) {
@@ -723,24 +957,6 @@ func TestRegionalElbInvokePermissions(t *testing.T) {
 			}
 		}
 	})
-}
-
-// TestRegionalTerminationProtection: on by default (the manifest, which the
-// CLI reads, not the template), off with terminationProtection false, and
-// StackProps.TerminationProtection wins over the configuration.
-func TestRegionalTerminationProtection(t *testing.T) {
-	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
-		want := v.cfg.TerminationProtected()
-		if v.cfg.Account != "" {
-			want = false // synthVariant passes StackProps.TerminationProtection false
-		}
-		if got := v.protected[region]; got != want {
-			t.Errorf("terminationProtection: got %v, want %v", got, want)
-		}
-	})
-	if !DefaultConfig().TerminationProtected() {
-		t.Error("DefaultConfig: got termination protection off, want on")
-	}
 }
 
 func TestRegionalAlarms(t *testing.T) {

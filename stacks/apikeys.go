@@ -33,11 +33,16 @@ import (
 //     the peer region (ResourceExistsException ignored): a first deploy
 //     creates it; a redeploy, including one after `cdk destroy`, adopts the
 //     one that is there, hashes untouched.
-//  3. ReplicateSecretToRegions to the peer, without ForceOverwriteReplicaSecret
-//     (InvalidParameterException and InvalidRequestException ignored: the
-//     answer for a region that already holds the replica, or a standalone
-//     secret of that name, which is then kept): puts back a replica a
-//     restored (or hand-made) secret lacks.
+//  3. ReplicateSecretToRegions to the peer, without ForceOverwriteReplicaSecret:
+//     puts back the replica a restored (or hand-made) secret lacks. Its
+//     InvalidParameterException and InvalidRequestException are ignored:
+//     they are the answers documented for a request that does not fit the
+//     secret's state, as a peer that already holds the replica (every
+//     redeploy) may get; a peer holding a standalone secret of that name
+//     keeps it (replication then reports Failed in DescribeSecret's
+//     ReplicationStatus). The price: a real failure here is not a deploy
+//     failure; it shows as the peer's deep health check failing (it reads
+//     the secret) and in that ReplicationStatus.
 //
 // None has an update path that writes: on a stack update each step repeats
 // its idempotent call, and on delete (stack deletion or replacement) none

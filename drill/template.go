@@ -173,15 +173,15 @@ func ReadApp(dir string) (*AppSpec, error) {
 	// The primary first, the others in the app's order.
 	primary := -1
 	for i, s := range regional {
-		if s.t.has("AWS::SecretsManager::Secret") {
+		if s.t.has("Custom::ApiKeysSecret") {
 			if primary >= 0 {
-				return nil, fmt.Errorf("drill: two stacks create the API-key secret (AWS::SecretsManager::Secret): %s and %s; want one primary", regional[primary].name, s.name)
+				return nil, fmt.Errorf("drill: two stacks create the API-key secret (Custom::ApiKeysSecret): %s and %s; want one primary", regional[primary].name, s.name)
 			}
 			primary = i
 		}
 	}
 	if primary < 0 {
-		return nil, fmt.Errorf("drill: no regional stack creates the API-key secret (AWS::SecretsManager::Secret): no primary region")
+		return nil, fmt.Errorf("drill: no regional stack creates the API-key secret (Custom::ApiKeysSecret): no primary region")
 	}
 	regional = append(append([]*tplStack{regional[primary]}, regional[:primary]...), regional[primary+1:]...)
 

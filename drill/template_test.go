@@ -40,9 +40,10 @@ func tplGoldenRegion(region string, secret Value) RegionSpec {
 				"SPILL_TIMEOUT":       {Literal: "4s"},
 			}},
 			"health": {Name: "health", LogicalID: "PipelineHealthFunctionB9065716", Timeout: 5 * time.Second, MemoryMB: 256, Env: map[string]Value{
-				"STREAM_NAME":     stream,
-				"PROBE_CACHE_TTL": {Literal: "3s"},
-				"PROBE_TIMEOUT":   {Literal: "1s"},
+				"STREAM_NAME":         stream,
+				"API_KEYS_SECRET_ARN": secret,
+				"PROBE_CACHE_TTL":     {Literal: "3s"},
+				"PROBE_TIMEOUT":       {Literal: "1s"},
 			}},
 			"processor": {Name: "processor", LogicalID: "PipelineProcessorFunction2F53BB36", Timeout: 120 * time.Second, MemoryMB: 1024, Env: map[string]Value{
 				"SINK_BUCKET": {Ref: "PipelineSinkBucket9B53501E", RefType: "AWS::S3::Bucket"},
@@ -73,7 +74,7 @@ func tplGoldenRegion(region string, secret Value) RegionSpec {
 func tplGoldenApp() *AppSpec {
 	return &AppSpec{
 		Regions: []RegionSpec{
-			tplGoldenRegion("us-east-1", Value{Ref: "ApiKeys3BB3983D", RefType: "AWS::SecretsManager::Secret"}),
+			tplGoldenRegion("us-east-1", Value{Literal: "twinstream/api-keys"}),
 			// The peer reads the primary's replica by name.
 			tplGoldenRegion("us-west-2", Value{Literal: "twinstream/api-keys"}),
 		},
@@ -334,7 +335,7 @@ func TestReadAppErrors(t *testing.T) {
 		wantErr: []string{"env STREAM_NAME", "Ref BootstrapVersion is not a resource"},
 	}, {
 		name:    "no primary",
-		mutate:  func(tpls map[string]map[string]any) { delete(tplResources(tpls[east]), "ApiKeys3BB3983D") },
+		mutate:  func(tpls map[string]map[string]any) { delete(tplResources(tpls[east]), "ApiKeysSecret5A58C5CD") },
 		wantErr: []string{"no primary region"},
 	}, {
 		name:    "no global stack",

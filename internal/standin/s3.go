@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +24,9 @@ type S3 struct {
 	srv     *httptest.Server
 	failing atomic.Bool
 	onPut   atomic.Pointer[func(bucket, key string, size int64)]
+
+	mu      sync.Mutex
+	buckets map[string]bool // buckets failing on their own (FailBucket)
 }
 
 // StartS3 starts the S3 stand-in, closed when the test ends.
@@ -32,7 +36,7 @@ func StartS3(t T) *S3 {
 	faker := gofakes3.New(s3mem.New())
 	h := faker.Server()
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.failing.Load() {
+		if s.failing.Load() || s.bucketFailing(r) {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>standin: failing on purpose</Message></Error>`)
@@ -100,6 +104,35 @@ func (s *S3) Env() []string {
 // an S3 outage for tests of what happens when the spill or sink bucket
 // cannot be written.
 func (s *S3) Fail(on bool) { s.failing.Store(on) }
+
+// FailBucket makes every request to one bucket answer 503
+// ServiceUnavailable while on is true, as Fail does for all: an outage of
+// the spill or the sink bucket alone, the other buckets of the stand-in
+// still working. Requests that name no bucket (ListBuckets) are not failed.
+func (s *S3) FailBucket(bucket string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.buckets == nil {
+		s.buckets = map[string]bool{}
+	}
+	if on {
+		s.buckets[bucket] = true
+	} else {
+		delete(s.buckets, bucket)
+	}
+}
+
+// bucketFailing reports whether r (path-style) goes to a bucket that
+// FailBucket turned off.
+func (s *S3) bucketFailing(r *http.Request) bool {
+	bucket, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if bucket == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buckets[bucket]
+}
 
 // Client returns a path-style S3 client for this stand-in.
 func (s *S3) Client(optFns ...func(*s3.Options)) *s3.Client {

@@ -121,3 +121,40 @@ func TestS3Fail(t *testing.T) {
 		t.Errorf("PutObject after Fail(false): got %v, want success", err)
 	}
 }
+
+// TestS3FailBucket: one bucket fails, the other keeps working, and the
+// failing one works again after FailBucket(false).
+func TestS3FailBucket(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	s := standin.StartS3(t)
+	for _, b := range []string{"spill", "sink"} {
+		if err := s.CreateBucket(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.Client(func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	put := func(bucket string) error {
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("k"), Body: strings.NewReader("x")})
+		return err
+	}
+	s.FailBucket("spill", true)
+	var ae smithy.APIError
+	if err := put("spill"); !errors.As(err, &ae) || ae.ErrorCode() != "ServiceUnavailable" {
+		t.Errorf("PutObject to the failing bucket: got %v, want ServiceUnavailable", err)
+	}
+	if _, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("spill")}); err == nil {
+		t.Errorf("ListObjectsV2 of the failing bucket: got success, want an error")
+	}
+	if err := put("sink"); err != nil {
+		t.Errorf("PutObject to the other bucket: got %v, want success", err)
+	}
+	s.FailBucket("spill", false)
+	if err := put("spill"); err != nil {
+		t.Errorf("PutObject after FailBucket(false): got %v, want success", err)
+	}
+	objs, err := s.Objects(ctx, "spill", "")
+	if err != nil || len(objs) != 1 {
+		t.Errorf("objects in spill: got %d, %v, want 1 (the put after recovery)", len(objs), err)
+	}
+}

@@ -16,6 +16,7 @@ type SecretsManager struct {
 	mu      sync.Mutex
 	secrets map[string]string // by name
 	calls   int
+	failing bool
 }
 
 // StartSecretsManager serves secrets (name -> SecretString) on 127.0.0.1.
@@ -47,6 +48,14 @@ func (sm *SecretsManager) Put(name, value string) {
 	sm.secrets[name] = value
 }
 
+// Fail makes every GetSecretValue answer 500 InternalServiceError while on
+// is true: a Secrets Manager outage in the region. Calls counts them too.
+func (sm *SecretsManager) Fail(on bool) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sm.failing = on
+}
+
 // Calls counts GetSecretValue requests served.
 func (sm *SecretsManager) Calls() int {
 	sm.mu.Lock()
@@ -70,8 +79,14 @@ func (sm *SecretsManager) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	sm.mu.Lock()
 	sm.calls++
+	failing := sm.failing
 	name, value, ok := sm.lookup(in.SecretId)
 	sm.mu.Unlock()
+	if failing {
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{"__type":"InternalServiceError","message":"standin: failing on purpose"}`)
+		return
+	}
 	if !ok {
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, `{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}`)

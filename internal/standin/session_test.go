@@ -3,6 +3,7 @@ package standin
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 )
 
 func TestSessionCleanupOrder(t *testing.T) {
@@ -85,5 +87,16 @@ func TestSecretsManager(t *testing.T) {
 	}
 	if sm.Calls() != 3 {
 		t.Errorf("calls: got %d, want 3", sm.Calls())
+	}
+
+	sm.Fail(true)
+	_, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("twinstream/api-keys")})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InternalServiceError" {
+		t.Errorf("while failing: got %v, want InternalServiceError", err)
+	}
+	sm.Fail(false)
+	if out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("twinstream/api-keys")}); err != nil || aws.ToString(out.SecretString) != `{"keys":[]}` {
+		t.Errorf("after Fail(false): got %v, %v, want the value", out, err)
 	}
 }

@@ -139,10 +139,13 @@ func rieBinary(t T) string {
 // the bootstrap starts on the first invoke and then serves one invoke at a
 // time.
 type RIE struct {
+	bin, bootstrap string
+	env            []string
+	log            *logBuffer
+
+	mu     sync.Mutex // RIE refuses a second concurrent invoke; guards url and p
 	url    string
-	log    *logBuffer
 	p      *proc
-	mu     sync.Mutex // RIE refuses a second concurrent invoke
 	client http.Client
 }
 
@@ -186,32 +189,48 @@ func StartRIE(t T, bootstrap string, env []string) *RIE {
 	}
 	sort.Strings(cmdEnv)
 
-	log := &logBuffer{}
-	logOnFailure(t, "aws-lambda-rie", log)
+	r := &RIE{bin: bin, bootstrap: bootstrap, env: cmdEnv, log: &logBuffer{}}
+	logOnFailure(t, "aws-lambda-rie", r.log)
 	ctx, cancel := startContext(t)
 	defer cancel()
-	// Free ports are picked here and handed to RIE, so another process can
-	// take one in between: then RIE exits at once and is started again.
+	if err := r.launch(ctx); err != nil {
+		t.Fatalf("standin: %v", err)
+	}
+	t.Cleanup(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		// SIGTERM lets RIE stop the bootstrap (its own process group).
+		if err := r.p.stop(5 * time.Second); err != nil {
+			t.Errorf("standin: %v", err)
+		}
+	})
+	return r
+}
+
+// launch starts RIE on free ports; r.mu is held or r not yet shared.
+// Free ports are picked here and handed to RIE, so another process can take
+// one in between: then RIE exits at once and is started again.
+func (r *RIE) launch(ctx context.Context) error {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		invokeAddr, err := freeAddr()
 		if err != nil {
-			t.Fatalf("standin: %v", err)
+			return err
 		}
 		apiAddr, err := freeAddr()
 		if err != nil {
-			t.Fatalf("standin: %v", err)
+			return err
 		}
-		cmd := exec.Command(bin,
+		cmd := exec.Command(r.bin,
 			"--runtime-interface-emulator-address", invokeAddr,
 			"--runtime-api-address", apiAddr,
 			"--log-level", "info",
-			bootstrap)
-		cmd.Dir = taskRoot // Lambda runs the bootstrap in the task root
-		cmd.Env = cmdEnv
-		p, err := start("aws-lambda-rie", cmd, log, nil)
+			r.bootstrap)
+		cmd.Dir = filepath.Dir(r.bootstrap) // Lambda runs the bootstrap in the task root
+		cmd.Env = r.env
+		p, err := start("aws-lambda-rie", cmd, r.log, nil)
 		if err != nil {
-			t.Fatalf("standin: %v", err)
+			return err
 		}
 		if lastErr = waitListening(ctx, p, invokeAddr, apiAddr); lastErr != nil {
 			p.kill()
@@ -220,16 +239,27 @@ func StartRIE(t T, bootstrap string, env []string) *RIE {
 			}
 			continue
 		}
-		r := &RIE{url: "http://" + invokeAddr, log: log, p: p}
-		t.Cleanup(func() {
-			// SIGTERM lets RIE stop the bootstrap (its own process group).
-			if err := p.stop(5 * time.Second); err != nil {
-				t.Errorf("standin: %v", err)
-			}
-		})
-		return r
+		r.url, r.p = "http://"+invokeAddr, p
+		return nil
 	}
-	t.Fatalf("standin: aws-lambda-rie did not start: %v", lastErr)
+	return fmt.Errorf("aws-lambda-rie did not start: %w", lastErr)
+}
+
+// Recycle replaces the execution environment, as Lambda does when it scales
+// out or retires an instance: it waits for the invocation in flight, stops
+// RIE and the bootstrap, and starts them again, so the next invoke is a cold
+// start that runs the handler's initialization (and loses what it cached).
+// The endpoint changes.
+func (r *RIE) Recycle(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.p.stop(5 * time.Second); err != nil {
+		return fmt.Errorf("recycle: %w", err)
+	}
+	r.client.CloseIdleConnections()
+	if err := r.launch(ctx); err != nil {
+		return fmt.Errorf("recycle: %w", err)
+	}
 	return nil
 }
 
@@ -269,7 +299,11 @@ func waitListening(ctx context.Context, p *proc, addrs ...string) error {
 }
 
 // Endpoint returns the base URL of RIE's invoke API.
-func (r *RIE) Endpoint() string { return r.url }
+func (r *RIE) Endpoint() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.url
+}
 
 // Logs returns the tail of RIE's output, which includes the function's
 // stdout and stderr (its log lines) and RIE's START/END/REPORT lines.

@@ -107,3 +107,34 @@ func TestRIEParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestRIERecycle: a recycled RIE serves from a new execution environment
+// (the handler's initialization runs again), with the same environment.
+func TestRIERecycle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	boot := standin.BuildBootstrap(t, echoPkg)
+	rie := standin.StartRIE(t, boot, []string{"ECHO_VAR=kept"})
+	instance := func() string {
+		t.Helper()
+		got, err := rie.Invoke(ctx, []byte(`{"instance":true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(got)
+	}
+	first := instance()
+	if again := instance(); again != first {
+		t.Fatalf("warm invoke: got %s, want the same environment %s", again, first)
+	}
+	if err := rie.Recycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := instance(); after == first {
+		t.Errorf("after Recycle: got the same environment %s, want a new one", after)
+	}
+	got, err := rie.Invoke(ctx, []byte(`{"env":"ECHO_VAR"}`))
+	if err != nil || string(got) != `{"ECHO_VAR":"kept"}` {
+		t.Errorf("env after Recycle: got %s, %v, want kept", got, err)
+	}
+}

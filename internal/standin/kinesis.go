@@ -248,7 +248,42 @@ type Record struct {
 // until GetRecords returns nothing more. Records are ordered by shard ID,
 // then sequence number.
 func (k *Kinesis) ReadAll(ctx context.Context, stream string) ([]Record, error) {
-	c := k.Client()
+	return readAll(ctx, k.Client(), stream)
+}
+
+// Held returns every record the stream's data directory holds, as ReadAll
+// would, read by a second kinesalite started on a copy of the directory: it
+// is meant for a kinesalite that is killed or hung (a stopped process has
+// handed its writes to the kernel already), and changes nothing for it. It
+// tells what a Kinesis that comes back empty has lost. It needs the data on
+// disk (not InMemory).
+func (k *Kinesis) Held(ctx context.Context, stream string) ([]Record, error) {
+	if k.dir == "" {
+		return nil, errors.New("kinesalite: held records: the data is in memory only")
+	}
+	cp, err := os.MkdirTemp(filepath.Dir(k.dir), "held-")
+	if err != nil {
+		return nil, fmt.Errorf("kinesalite: held records: %w", err)
+	}
+	defer os.RemoveAll(cp)
+	k.mu.Lock()
+	err = os.CopyFS(cp, os.DirFS(k.dir))
+	k.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("kinesalite: held records: copy data: %w", err)
+	}
+	log := &logBuffer{}
+	p, port, err := startNode(ctx, k.root, "kinesalite (held records)", k.script, map[string]any{"port": 0, "path": cp}, k.region, log)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, log.String())
+	}
+	defer p.kill()
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+	c := kinesis.NewFromConfig(AWSConfig(k.region), func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	return readAll(ctx, c, stream)
+}
+
+func readAll(ctx context.Context, c *kinesis.Client, stream string) ([]Record, error) {
 	var shards []types.Shard
 	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
 	for {

@@ -332,3 +332,48 @@ func TestKinesisKillDuringWrites(t *testing.T) {
 	}
 	t.Logf("%d records acknowledged before the kill, %d in the stream after restart", len(res.acked), len(set))
 }
+
+// TestKinesisHeld: the records a killed or hung kinesalite holds can be
+// read without bringing it back, and reading them changes nothing.
+func TestKinesisHeld(t *testing.T) {
+	for _, how := range []string{"kill", "hang"} {
+		t.Run(how, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+			defer cancel()
+			k := standin.StartKinesis(t, standin.KinesisOptions{})
+			if err := k.CreateStream(ctx, "s", 2); err != nil {
+				t.Fatal(err)
+			}
+			c := k.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
+			putN(ctx, t, c, "s", "held", 40)
+			stop, back := k.Kill, func() error { return k.Restart(ctx) }
+			if how == "hang" {
+				stop, back = k.Hang, k.Resume
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			recs, err := k.Held(ctx, "s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if set := dataSet(t, recs); len(set) != 40 || !set[`{"n":"held-39"}`] {
+				t.Errorf("held records: got %d, want the 40 put", len(set))
+			}
+			if err := back(); err != nil {
+				t.Fatal(err)
+			}
+			putN(ctx, t, c, "s", "after", 1)
+			recs, err = k.ReadAll(ctx, "s")
+			if err != nil || len(recs) != 41 {
+				t.Errorf("records after: got %d, %v, want 41", len(recs), err)
+			}
+		})
+	}
+	t.Run("in memory", func(t *testing.T) {
+		k := standin.StartKinesis(t, standin.KinesisOptions{InMemory: true})
+		if _, err := k.Held(t.Context(), "s"); err == nil {
+			t.Errorf("Held in memory: got no error, want one")
+		}
+	})
+}

@@ -22,7 +22,10 @@ type Target struct {
 // LoadGen sends records with unique ids at a steady rate from several
 // producers that retry like a real client: a failed request (transport
 // error or any answer but 202) is sent again, with the same ids, after a
-// jittered backoff, up to Retries times.
+// jittered backoff (at least the answer's Retry-After), up to Retries
+// times. After a 503 that lists the failed records (ingest's answer when
+// neither Kinesis nor the spill bucket took them), only the records not
+// stored are sent again; otherwise the whole batch is.
 type LoadGen struct {
 	Targets   []Target      // producer p uses Targets[p % len(Targets)]
 	Producers int           // default 1
@@ -38,17 +41,28 @@ type LoadGen struct {
 // LoadResult is what a LoadGen run offered and what was acknowledged.
 type LoadResult struct {
 	Sent     []string       // every id offered, by producer then sequence
-	Acked    map[string]Ack // ids answered 202, with the first such answer
+	Acked    map[string]Ack // ids acknowledged, with the first such answer
 	Requests int            // HTTP attempts
 	Retries  int            // attempts after the first for a batch
 	Errors   int            // attempts that failed (transport error or not 202)
+	// Failures are the failed attempts, in no particular order.
+	Failures []Failure
 }
 
-// Ack is the 202 answer that acknowledged an id.
+// Ack is the answer that acknowledged an id: a 202, or a 503 that listed
+// the id as stored.
 type Ack struct {
 	Region  string // the X-Twinstream-Region header of the answer ("" if absent)
 	At      time.Time
 	Spilled bool // the answer said spilled > 0: for the whole request, not this id alone
+	In503   bool // a 503 said the id is stored (only the others failed)
+}
+
+// Failure is one failed attempt.
+type Failure struct {
+	Region string // the answer's X-Twinstream-Region ("" without an answer)
+	At     time.Time
+	Status int // the HTTP status, 0 for a transport error or timeout
 }
 
 // Backoff between attempts: equal jitter over an exponential base, so
@@ -117,6 +131,7 @@ func (g *LoadGen) Run(ctx context.Context) *LoadResult {
 		out.Requests += part.Requests
 		out.Retries += part.Retries
 		out.Errors += part.Errors
+		out.Failures = append(out.Failures, part.Failures...)
 	}
 	return out
 }
@@ -155,7 +170,7 @@ func (p *lgProducer) run(ctx context.Context, offset, every time.Duration) {
 // out of retries, or ctx ends.
 func (p *lgProducer) sendBatch(ctx context.Context) {
 	ids := make([]string, p.batch)
-	var body bytes.Buffer
+	lines := make([][]byte, p.batch)
 	for i := range ids {
 		p.seq++
 		ids[i] = p.prefix + strconv.Itoa(p.seq)
@@ -168,65 +183,186 @@ func (p *lgProducer) sendBatch(ctx context.Context) {
 		}{ID: ids[i]}
 		line.Data.N, line.Data.Pad = p.seq, lgPad
 		b, _ := json.Marshal(line) // cannot fail: strings and ints only
-		body.Write(b)
-		body.WriteByte('\n')
+		lines[i] = append(b, '\n')
 	}
 	p.res.Sent = append(p.res.Sent, ids...)
 
+	// pending are the records still to store, as indices into ids.
+	pending := make([]int, len(ids))
+	for i := range pending {
+		pending[i] = i
+	}
+	var wait time.Duration // the last answer's Retry-After
 	retries := max(p.g.Retries, 0)
 	for attempt := 0; attempt <= retries; attempt++ {
 		if attempt > 0 {
-			if !sleep(ctx, lgBackoff(attempt)) {
+			if !sleep(ctx, max(lgBackoff(attempt), wait)) {
 				return
 			}
 			p.res.Retries++
 		}
 		p.res.Requests++
-		ack, ok := p.post(ctx, body.Bytes())
-		if ok {
-			for _, id := range ids {
-				if _, seen := p.res.Acked[id]; !seen {
-					p.res.Acked[id] = ack
-				}
-			}
+		var body bytes.Buffer
+		sent := make([]string, len(pending))
+		for j, i := range pending {
+			body.Write(lines[i])
+			sent[j] = ids[i]
+		}
+		a := p.post(ctx, body.Bytes(), sent)
+		if a.ok {
+			p.ack(sent, a.ack)
 			return
 		}
 		p.res.Errors++
+		p.res.Failures = append(p.res.Failures, Failure{Region: a.ack.Region, At: a.ack.At, Status: a.status})
+		wait = a.retryAfter
+		if a.failed == nil {
+			continue // nothing said about single records: all again
+		}
+		var stored []string
+		var again []int
+		for j, i := range pending {
+			if a.failed[j] {
+				again = append(again, i)
+			} else {
+				stored = append(stored, ids[i])
+			}
+		}
+		ack := a.ack
+		ack.In503 = true
+		p.ack(stored, ack)
+		pending = again
 	}
 }
 
-// post makes one attempt. It is not cut short when ctx ends: only Timeout
-// applies, so an answer already on its way is recorded.
-func (p *lgProducer) post(ctx context.Context, body []byte) (Ack, bool) {
+func (p *lgProducer) ack(ids []string, ack Ack) {
+	for _, id := range ids {
+		if _, seen := p.res.Acked[id]; !seen {
+			p.res.Acked[id] = ack
+		}
+	}
+}
+
+// lgAnswer is what one attempt got.
+type lgAnswer struct {
+	ok     bool // 202: every record stored
+	ack    Ack  // Region and At of the answer (At: when the attempt ended)
+	status int  // 0: no answer
+	// failed, for a 503 that says which records were not stored: failed[j]
+	// for the j-th record sent. nil: resend all.
+	failed     []bool
+	retryAfter time.Duration
+}
+
+// post makes one attempt with the records of ids (in order). It is not cut
+// short when ctx ends: only Timeout applies, so an answer already on its way
+// is recorded.
+func (p *lgProducer) post(ctx context.Context, body []byte, ids []string) lgAnswer {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.target.URL, bytes.NewReader(body))
 	if err != nil {
-		return Ack{}, false
+		return lgAnswer{ack: Ack{At: time.Now()}}
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	req.Header.Set("Authorization", "Bearer "+p.g.APIKey)
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return Ack{}, false
+		return lgAnswer{ack: Ack{At: time.Now()}}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode != http.StatusAccepted {
-		return Ack{}, false
+	a := lgAnswer{ack: Ack{Region: resp.Header.Get(HeaderRegion), At: time.Now()}, status: resp.StatusCode}
+	if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
+		a.retryAfter = min(time.Duration(s)*time.Second, lgMaxRetryAfter)
 	}
-	ack := Ack{Region: resp.Header.Get(HeaderRegion), At: time.Now()}
-	// The 202 is the acknowledgement; the body only says whether it spilled.
-	// An unreadable body leaves Spilled false.
-	if err == nil {
-		var a struct {
-			Spilled int `json:"spilled"`
+	switch {
+	case resp.StatusCode == http.StatusAccepted:
+		a.ok = true
+		// The 202 is the acknowledgement; the body only says whether it
+		// spilled. An unreadable body leaves Spilled false.
+		if err == nil {
+			var b struct {
+				Spilled int `json:"spilled"`
+			}
+			if json.Unmarshal(raw, &b) == nil {
+				a.ack.Spilled = b.Spilled > 0
+			}
 		}
-		if json.Unmarshal(raw, &a) == nil {
-			ack.Spilled = a.Spilled > 0
+	case resp.StatusCode == http.StatusServiceUnavailable && err == nil:
+		a.failed = lgFailed(raw, ids)
+	}
+	return a
+}
+
+// lgMaxRetryAfter caps the wait a Retry-After can ask for.
+const lgMaxRetryAfter = 10 * time.Second
+
+// lgFailed reads ingest's 503 answer: which of the records sent (ids, in
+// request order) are not stored. "failed" lists them by index in the
+// request or by id (or as objects with "index" and/or "id"); "stored", when
+// present, lists the ids stored, and every record not in it is not stored.
+// It returns nil, meaning resend everything, when the answer says nothing
+// usable: not JSON, no failed records, or a record it names that was not
+// sent.
+func lgFailed(body []byte, ids []string) []bool {
+	var a struct {
+		Failed []json.RawMessage `json:"failed"`
+		Stored []string          `json:"stored"`
+	}
+	if json.Unmarshal(body, &a) != nil || len(a.Failed) == 0 {
+		return nil
+	}
+	index := make(map[string]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
+	}
+	failed := make([]bool, len(ids))
+	for _, f := range a.Failed {
+		if string(bytes.TrimSpace(f)) == "null" {
+			return nil
+		}
+		var n int
+		var id string
+		var obj struct {
+			Index *int   `json:"index"`
+			ID    string `json:"id"`
+		}
+		i := -1
+		switch {
+		case json.Unmarshal(f, &n) == nil:
+			i = n
+		case json.Unmarshal(f, &id) == nil:
+			if j, ok := index[id]; ok {
+				i = j
+			}
+		case json.Unmarshal(f, &obj) == nil:
+			if j, ok := index[obj.ID]; ok {
+				i = j
+			} else if obj.ID == "" && obj.Index != nil {
+				i = *obj.Index
+			}
+		}
+		if i < 0 || i >= len(ids) {
+			return nil
+		}
+		failed[i] = true
+	}
+	if a.Stored != nil {
+		stored := map[string]bool{}
+		for _, id := range a.Stored {
+			if _, ok := index[id]; !ok {
+				return nil
+			}
+			stored[id] = true
+		}
+		for i, id := range ids {
+			if !stored[id] {
+				failed[i] = true
+			}
 		}
 	}
-	return ack, true
+	return failed
 }
 
 // lgBackoff is the wait before retry n (n >= 1): between half and all of

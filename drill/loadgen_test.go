@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -17,19 +17,23 @@ import (
 )
 
 // lgFake is an ingest fake: it fails the first attempt of every third batch
-// (503 or a dropped connection) and answers 202 otherwise, saying spilled for
-// every other batch.
+// and answers 202 otherwise, saying spilled for every other batch. It fails
+// with a dropped connection ("drop"), a 503 saying nothing about single
+// records ("503-opaque", as ALB's own page), or ingest's 503 for records 0
+// and 2 only: by index with the stored ids ("503") or by id ("503-ids").
 type lgFake struct {
 	t      *testing.T
-	fail   string // "503" or "drop"
-	stopAt int    // cancel the run while answering this many-th 202
+	fail   string
+	stopAt int // cancel the run while answering this many-th 202
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
 	attempts map[string][]string // batch (its first id) -> ids of each attempt, joined
 	arrived  map[string][]time.Time
-	acked    map[string]bool // ids answered 202
-	spilled  map[string]bool // ids answered 202 with spilled > 0
+	acked    map[string]bool   // ids answered 202, or stored in a 503
+	spilled  map[string]bool   // ids answered 202 with spilled > 0
+	in503    map[string]bool   // ids stored in a 503
+	retry    map[string]string // batch -> the ids a retry must carry, joined
 	requests int
 	failed   int      // answers that were not 202
 	oks      int      // 202 answers
@@ -81,17 +85,42 @@ func (f *lgFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	batch := (seq - 1) / len(ids) // the producer's batch number, from 0
 	if attempt == 0 && batch%3 == 0 {
 		f.failed++
-		f.mu.Unlock()
-		if f.fail == "drop" {
+		switch f.fail {
+		case "drop":
+			f.retry[key] = strings.Join(ids, ",")
+			f.mu.Unlock()
 			conn, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
 				conn.Close()
 			}
 			return
+		case "503-opaque":
+			f.retry[key] = strings.Join(ids, ",")
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "<html><body>503 Service Temporarily Unavailable</body></html>")
+			return
 		}
+		var failed, stored []string
+		var failedIdx []int
+		for i, id := range ids {
+			if i == 0 || i == 2 {
+				failed, failedIdx = append(failed, id), append(failedIdx, i)
+				continue
+			}
+			stored = append(stored, id)
+			f.acked[id], f.in503[id] = true, true
+		}
+		f.retry[key] = strings.Join(failed, ",")
+		f.mu.Unlock()
+		body := map[string]any{"error": "no", "stored": stored, "failed": failedIdx}
+		if f.fail == "503-ids" {
+			body = map[string]any{"error": "no", "failed": failed}
+		}
+		w.Header().Set(HeaderRegion, "fake-1")
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, `{"error":"no","stored":[],"failed":[0]}`)
+		json.NewEncoder(w).Encode(body)
 		return
 	}
 	spilled := 0
@@ -122,18 +151,22 @@ func TestLoadGen(t *testing.T) {
 		producers int
 		batch     int
 	}{
-		{name: "503 first, then 202 on a retry", fail: "503", retries: 3, producers: 3, batch: 4},
+		{name: "503 by index with stored ids: only the failed records again", fail: "503", retries: 3, producers: 3, batch: 4},
+		{name: "503 by id: only the failed records again", fail: "503-ids", retries: 3, producers: 2, batch: 3},
+		{name: "503 without a list: the whole batch again", fail: "503-opaque", retries: 3, producers: 2, batch: 4},
 		{name: "dropped connection first, then 202 on a retry", fail: "drop", retries: 2, producers: 2, batch: 5},
-		{name: "no retries: failed batches stay unacknowledged", fail: "503", retries: 0, producers: 2, batch: 3},
+		{name: "no retries: failed records stay unacknowledged", fail: "503", retries: 0, producers: 2, batch: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			// The fake cancels after enough 202s; the timeout is a safety net
 			// so a broken LoadGen fails the test instead of hanging it.
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			f := &lgFake{t: t, fail: tt.fail, stopAt: 20, cancel: cancel,
-				attempts: map[string][]string{}, arrived: map[string][]time.Time{}, acked: map[string]bool{}, spilled: map[string]bool{}}
+				attempts: map[string][]string{}, arrived: map[string][]time.Time{}, acked: map[string]bool{}, spilled: map[string]bool{},
+				in503: map[string]bool{}, retry: map[string]string{}}
 			srv := httptest.NewServer(f)
 			defer srv.Close()
 			g := &LoadGen{
@@ -159,10 +192,10 @@ func TestLoadGen(t *testing.T) {
 				}
 				seen[id] = true
 			}
-			// Acked: exactly the ids the fake answered 202, each once, with
-			// that answer's region and spilled flag.
+			// Acked: exactly the ids the fake answered 202 or stored in a
+			// 503, each once, with that answer's region and flags.
 			if len(res.Acked) != len(f.acked) {
-				t.Errorf("acked %d ids, want %d (the fake's 202s)", len(res.Acked), len(f.acked))
+				t.Errorf("acked %d ids, want %d (the fake's 202s and stored in 503s)", len(res.Acked), len(f.acked))
 			}
 			for id := range f.acked {
 				ack, ok := res.Acked[id]
@@ -173,8 +206,8 @@ func TestLoadGen(t *testing.T) {
 				if !seen[id] {
 					t.Errorf("id %s acked but not in Sent", id)
 				}
-				if ack.Spilled != f.spilled[id] || ack.Region != "fake-1" || ack.At.IsZero() {
-					t.Errorf("ack of %s: got %+v, want spilled %v, region fake-1, a time", id, ack, f.spilled[id])
+				if ack.Spilled != f.spilled[id] || ack.In503 != f.in503[id] || ack.Region != "fake-1" || ack.At.IsZero() {
+					t.Errorf("ack of %s: got %+v, want spilled %v, in503 %v, region fake-1, a time", id, ack, f.spilled[id], f.in503[id])
 				}
 			}
 			for _, id := range f.stopIDs {
@@ -182,7 +215,8 @@ func TestLoadGen(t *testing.T) {
 					t.Errorf("id %s of the request in flight when the run ended: not acked, want acked", id)
 				}
 			}
-			// Retries reuse the ids of the first attempt, and stay within Retries.
+			// Retries carry the ids of the first attempt not stored, and
+			// stay within Retries.
 			batches, retried := 0, 0
 			for key, att := range f.attempts {
 				batches++
@@ -191,20 +225,36 @@ func TestLoadGen(t *testing.T) {
 				}
 				for i, a := range att[1:] {
 					retried++
-					if a != att[0] {
-						t.Errorf("batch %s retried with ids %s, want %s", key, a, att[0])
+					if a != f.retry[key] {
+						t.Errorf("batch %s retried with ids %s, want %s", key, a, f.retry[key])
 					}
 					// A lower bound: sleeps never end early, so it cannot flake.
-					if gap := f.arrived[key][i+1].Sub(f.arrived[key][i]); gap < lgBackoffBase/2 {
-						t.Errorf("batch %s retried %v after the failure, want a backoff of at least %v", key, gap, lgBackoffBase/2)
+					least := lgBackoffBase / 2
+					if strings.HasPrefix(tt.fail, "503-") || tt.fail == "503" {
+						if tt.fail != "503-opaque" {
+							least = time.Second // the answer's Retry-After
+						}
+					}
+					if gap := f.arrived[key][i+1].Sub(f.arrived[key][i]); gap < least {
+						t.Errorf("batch %s retried %v after the failure, want a backoff of at least %v", key, gap, least)
 					}
 				}
 			}
 			if batches > len(res.Sent)/tt.batch {
 				t.Errorf("fake saw %d batches, want at most the %d offered", batches, len(res.Sent)/tt.batch)
 			}
-			if res.Requests != f.requests || res.Retries != retried || res.Errors != f.failed {
-				t.Errorf("got requests %d retries %d errors %d, want %d %d %d", res.Requests, res.Retries, res.Errors, f.requests, retried, f.failed)
+			if res.Requests != f.requests || res.Retries != retried || res.Errors != f.failed || len(res.Failures) != f.failed {
+				t.Errorf("got requests %d retries %d errors %d failures %d, want %d %d %d %d", res.Requests, res.Retries, res.Errors, len(res.Failures), f.requests, retried, f.failed, f.failed)
+			}
+			wantStatus := map[string]int{"drop": 0}[tt.fail]
+			if tt.fail != "drop" {
+				wantStatus = http.StatusServiceUnavailable
+			}
+			for _, fl := range res.Failures {
+				if fl.Status != wantStatus || fl.At.IsZero() {
+					t.Errorf("failure: got %+v, want status %d and a time", fl, wantStatus)
+					break
+				}
 			}
 			if f.failed == 0 || (tt.retries > 0 && retried == 0) {
 				t.Errorf("fake failed %d and saw %d retries: the case does not exercise retries", f.failed, retried)
@@ -218,6 +268,36 @@ func TestLoadGen(t *testing.T) {
 				if !slices.ContainsFunc(res.Sent, func(id string) bool { return strings.HasPrefix(id, prefix) }) {
 					t.Errorf("producer %d sent nothing", p)
 				}
+			}
+		})
+	}
+}
+
+func TestLgFailed(t *testing.T) {
+	ids := []string{"a", "b", "c"}
+	tests := []struct {
+		name string
+		body string
+		want []bool // nil: resend all
+	}{
+		{"indices with stored ids", `{"stored":["b"],"failed":[0,2]}`, []bool{true, false, true}},
+		{"ids", `{"failed":["c"]}`, []bool{false, false, true}},
+		{"objects", `{"failed":[{"index":0,"id":"a"},{"index":1}]}`, []bool{true, true, false}},
+		{"object id wins over its index", `{"failed":[{"index":0,"id":"b"}]}`, []bool{false, true, false}},
+		{"not in stored is not stored", `{"stored":["b"],"failed":[0]}`, []bool{true, false, true}},
+		{"unknown id", `{"failed":["zz"]}`, nil},
+		{"index out of range", `{"failed":[3]}`, nil},
+		{"negative index", `{"failed":[-1]}`, nil},
+		{"null entry", `{"failed":[null]}`, nil},
+		{"stored names an unknown id", `{"stored":["zz"],"failed":[0]}`, nil},
+		{"no failed list", `{"stored":["a"]}`, nil},
+		{"empty failed list", `{"failed":[]}`, nil},
+		{"not JSON", `<html>503</html>`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := lgFailed([]byte(tt.body), ids); !slices.Equal(got, tt.want) {
+				t.Errorf("lgFailed(%s): got %v, want %v", tt.body, got, tt.want)
 			}
 		})
 	}

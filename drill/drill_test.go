@@ -1,10 +1,10 @@
 package drill
 
 import (
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,71 +53,145 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// gaMoveDelay is how long Global Accelerator takes to move traffic after
+// the ALB reports unhealthy; the CI scenarios run with it, as production
+// has it.
+const gaMoveDelay = 30 * time.Second
+
+// drillParallel is how many scenarios run at once. Each starts its own
+// processes on free ports and mostly waits (health-check intervals, the move
+// delay), so they share the machine well.
+var drillParallel = flag.Int("drill.parallel", 7, "drill scenarios run at once")
+
 // TestDrill runs short drills against the synthesized app and checks the
-// project's promise: nothing acknowledged is lost, and traffic leaves a
-// region whose Kinesis fails within the bound its health checks allow.
+// project's promise for every fault the design says it survives: nothing
+// acknowledged is lost (every acknowledged id is in a sink), and traffic
+// leaves a failed region within the bound its health checks allow plus
+// Global Accelerator's move delay, or stays where the fault is not the
+// region's to fail over.
 func TestDrill(t *testing.T) {
+	dir := cdkOut(t)
+	app, err := ReadApp(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Secrets Manager failing makes ingest answer 503; the region turns
+	// unhealthy (and traffic moves) only if the synthesized health function
+	// reads the API-key secret in its deep check (API_KEYS_SECRET_ARN in its
+	// environment). The scenario asserts the move then, and else that the
+	// region keeps its traffic without losing anything.
+	secretsReadByHealth := HealthReadsSecret(app.Regions[0])
+	t.Logf("health function reads the API-key secret: %v", secretsReadByHealth)
+
 	tests := []struct {
 		name string
 		opts Options
 	}{
-		{"kill", Options{Failure: FailKill, Return: ReturnWithData}},
-		{"hang", Options{Failure: FailHang, Return: ReturnWithData}},
-		{"both regions", Options{Failure: FailKill, Return: ReturnWithData, Both: true}},
+		{"kill", Options{Fault: FaultKinesis, Failure: FailKill}},
+		{"hang", Options{Fault: FaultKinesis, Failure: FailHang}},
+		{"both regions", Options{Fault: FaultKinesis, Failure: FailKill, Both: true}},
+		{"spill bucket fails while Kinesis is down", Options{Fault: FaultSpill, Failure: FailKill}},
+		{"secrets manager fails", Options{Fault: FaultSecrets, Outage: 12 * time.Second}},
+		{"sink bucket fails", Options{Fault: FaultSink, Outage: 12 * time.Second}},
+		{"region unreachable", Options{Fault: FaultUnreachable, Failure: FailDrop}},
 	}
-	dir := cdkOut(t)
+	slots := make(chan struct{}, max(*drillParallel, 1))
+	var wg sync.WaitGroup
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := tt.opts
-			o.CDKOut = dir
-			o.Recovery = 10 * time.Second
-			o.Rate = 150
-			res, err := Run(t, t.Context(), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := res.Report
-			t.Logf("\n%s", r.Table())
-			t.Logf("failover bound from the templates: %s + allowance %s", res.Bound, res.Allowance)
-			if r.Acked == 0 {
-				t.Fatalf("acknowledged: got 0, want records")
-			}
-			if r.Lost != 0 {
-				t.Errorf("lost: got %d (first %v), want 0", r.Lost, first(r.LostIDs, 5))
-			}
-			if r.FoundInSinks != r.Acked {
-				t.Errorf("acknowledged ids in a sink: got %d, want %d", r.FoundInSinks, r.Acked)
-			}
-			if r.DrainedAt.IsZero() {
-				t.Errorf("spill drained: got never, want drained after recovery")
-			}
-			a, b := res.Timeline.Regions[0], res.Timeline.Regions[1]
-			if !o.Both {
-				if r.MovedAt.IsZero() {
-					t.Fatalf("traffic moved away from %s: got never, want within %s", a, res.Bound+res.Allowance)
-				}
-				if r.TimeToMoved > res.Bound+res.Allowance {
-					t.Errorf("failover time: got %s, want <= %s (bound %s + allowance %s)", r.TimeToMoved, res.Bound+res.Allowance, res.Bound, res.Allowance)
-				}
-				if r.PerRegion[a].Spilled == 0 {
-					t.Errorf("%s spilled: got 0, want > 0 while its Kinesis was down", a)
-				}
-				return
-			}
-			// Both regions down: ingest keeps acknowledging by spilling (the
-			// accelerator fails open), and after recovery nothing is lost.
-			for _, region := range []string{a, b} {
-				if res.AckedDuringOutage[region] == 0 || r.PerRegion[region].Spilled == 0 {
-					t.Errorf("%s during the outage: got %d acked, %d spilled, want both > 0", region, res.AckedDuringOutage[region], r.PerRegion[region].Spilled)
-				}
-			}
-			for _, e := range res.Events {
-				if e.Kind == EventRoute && strings.Contains(e.Detail, "fail open") {
-					return
-				}
-			}
-			t.Errorf("routing with both regions unhealthy: got no fail-open route, want one (events %v)", res.Events)
+		// t.Run from several goroutines runs the scenarios at once without
+		// t.Parallel, whose limit (-parallel) is GOMAXPROCS.
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			t.Run(tt.name, func(t *testing.T) { runScenario(t, dir, tt.opts) })
 		})
+	}
+	wg.Wait()
+}
+
+func runScenario(t *testing.T, dir string, o Options) {
+	o.CDKOut = dir
+	o.MoveDelay = gaMoveDelay
+	o.Warmup = 3 * time.Second
+	o.MinOutageAfterMove = 3 * time.Second
+	o.Recovery = 6 * time.Second
+	o.DrainPoll = 500 * time.Millisecond
+	o.Rate = 150
+	res, err := Run(t, t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Report
+	t.Logf("\n%s", r.Table())
+	t.Logf("routing expected: %s; bound %s (with the move delay %s) + allowance %s", res.Expect, res.Bound, res.MoveDelay, res.Allowance)
+	a, b := res.Timeline.Regions[0], res.Timeline.Regions[1]
+
+	if r.Acked == 0 {
+		t.Fatalf("acknowledged: got 0, want records")
+	}
+	if r.Lost != 0 || r.LostByKinesis != 0 {
+		t.Errorf("lost: got %d (first %v) and %d by Kinesis, want 0", r.Lost, first(r.LostIDs, 5), r.LostByKinesis)
+	}
+	if r.FoundInSinks != r.Acked {
+		t.Errorf("acknowledged ids in a sink: got %d, want %d", r.FoundInSinks, r.Acked)
+	}
+	if r.DrainedAt.IsZero() {
+		t.Errorf("spill drained: got never, want drained after recovery")
+	}
+	for region, st := range res.Processor {
+		if st.Discarded != 0 {
+			t.Errorf("%s processor: %d records discarded after retries, want 0", region, st.Discarded)
+		}
+	}
+
+	switch res.Expect {
+	case ExpectMove:
+		limit := res.Bound + res.Allowance
+		if r.MovedAt.IsZero() {
+			t.Fatalf("traffic moved away from %s: got never, want within %s", a, limit)
+		}
+		if r.TimeToMoved > limit {
+			t.Errorf("failover time: got %s, want <= %s (bound %s with the move delay, + allowance %s)", r.TimeToMoved, limit, res.Bound, res.Allowance)
+		}
+		if r.TimeToMoved < res.MoveDelay {
+			t.Errorf("failover time: got %s, want >= the move delay %s", r.TimeToMoved, res.MoveDelay)
+		}
+	case ExpectStay:
+		if !r.MovedAt.IsZero() {
+			t.Errorf("traffic moved away from %s at +%s: want it to stay (the fault is not one to fail over)", a, r.TimeToMoved)
+		}
+	case ExpectFailOpen:
+		// Both regions down: ingest keeps acknowledging by spilling (the
+		// accelerator fails open), and after recovery nothing is lost.
+		for _, region := range []string{a, b} {
+			if res.AckedDuringOutage[region] == 0 || r.PerRegion[region].Spilled == 0 {
+				t.Errorf("%s during the outage: got %d acked, %d spilled, want both > 0", region, res.AckedDuringOutage[region], r.PerRegion[region].Spilled)
+			}
+		}
+		if res.FailOpenAt.IsZero() {
+			t.Errorf("routing with both regions unhealthy: got no fail-open route, want one (events %v)", res.Events)
+		}
+	}
+
+	// The fault did what it is there for.
+	failed := r.PerRegion[a].Failed
+	switch o.Fault {
+	case FaultKinesis:
+		if !o.Both && r.PerRegion[a].Spilled == 0 {
+			t.Errorf("%s spilled: got 0, want > 0 while its Kinesis was down", a)
+		}
+	case FaultSpill:
+		if failed == 0 || r.PerRegion[a].Spilled != 0 {
+			t.Errorf("%s with Kinesis and the spill bucket down: got %d failed attempts, %d spilled, want 503s and nothing spilled", a, failed, r.PerRegion[a].Spilled)
+		}
+	case FaultSecrets, FaultUnreachable:
+		if failed == 0 {
+			t.Errorf("%s failed attempts: got 0, want producers to have retried", a)
+		}
+	case FaultSink:
+		if st := res.Processor[a]; st.Failures == 0 {
+			t.Errorf("%s processor failures: got 0, want the failed batches reported and retried (%+v)", a, st)
+		}
 	}
 }
 

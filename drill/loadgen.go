@@ -60,9 +60,10 @@ type Ack struct {
 
 // Failure is one failed attempt.
 type Failure struct {
-	Region string // the answer's X-Twinstream-Region ("" without an answer)
-	At     time.Time
-	Status int // the HTTP status, 0 for a transport error or timeout
+	Region  string // the answer's X-Twinstream-Region ("" without an answer)
+	At      time.Time
+	Status  int // the HTTP status, 0 for a transport error or timeout
+	Records int // records in the attempt
 }
 
 // Backoff between attempts: equal jitter over an exponential base, so
@@ -214,7 +215,7 @@ func (p *lgProducer) sendBatch(ctx context.Context) {
 			return
 		}
 		p.res.Errors++
-		p.res.Failures = append(p.res.Failures, Failure{Region: a.ack.Region, At: a.ack.At, Status: a.status})
+		p.res.Failures = append(p.res.Failures, Failure{Region: a.ack.Region, At: a.ack.At, Status: a.status, Records: len(sent)})
 		wait = a.retryAfter
 		if a.failed == nil {
 			continue // nothing said about single records: all again

@@ -24,13 +24,19 @@ type Timeline struct {
 	// Spilled counts ids of requests whose answer said spilled > 0.
 	Accepted map[string][]int
 	Spilled  map[string][]int
-	Health   []Event // accelerator events, oldest first
+	// Failed counts the records of failed attempts per step by the region
+	// that answered (AddFailures); the plot draws it when there are any.
+	Failed map[string][]int
+	Health []Event // accelerator events, oldest first
 
-	FailureAt  time.Time // Kinesis failed
-	RecoveryAt time.Time // Kinesis back
+	FailureAt  time.Time // the fault began
+	RecoveryAt time.Time // the fault ended
 	MovedAt    time.Time // traffic moved away from the failed region
 	DrainedAt  time.Time // the spill was drained
 	Title      string    // default "twinstream outage drill"
+	// FailureLabel and RecoveryLabel name the failure's markers. Default
+	// "Kinesis failure" and "Kinesis back".
+	FailureLabel, RecoveryLabel string
 }
 
 // BuildTimeline bins the acks by region and step (step <= 0: one second).
@@ -84,6 +90,63 @@ func BuildTimeline(start time.Time, step time.Duration, regions []string, acks m
 		}
 	}
 	return tl
+}
+
+// AddFailures bins the records of failed attempts by the region that
+// answered them (those without an answer show as "unknown") and step, like
+// the acks; attempts before Start are left out.
+func (tl *Timeline) AddFailures(fs []Failure) {
+	step := tl.Step
+	if step <= 0 {
+		step = time.Second
+	}
+	if tl.Failed == nil {
+		tl.Failed = map[string][]int{}
+	}
+	for _, f := range fs {
+		if f.At.Before(tl.Start) {
+			continue
+		}
+		i, region := int(f.At.Sub(tl.Start)/step), plRegion(f.Region)
+		if !slices.Contains(tl.Regions, region) {
+			tl.Regions = append(tl.Regions, region)
+		}
+		bins := tl.Failed[region]
+		for len(bins) <= i {
+			bins = append(bins, 0)
+		}
+		bins[i] += f.Records
+		tl.Failed[region] = bins
+	}
+	// Every series of every region has the same length.
+	n := 0
+	for _, r := range tl.Regions {
+		n = max(n, len(tl.Accepted[r]), len(tl.Spilled[r]), len(tl.Failed[r]))
+	}
+	for _, r := range tl.Regions {
+		for _, m := range []map[string][]int{tl.Accepted, tl.Spilled, tl.Failed} {
+			if m == nil {
+				continue
+			}
+			bins := m[r]
+			for len(bins) < n {
+				bins = append(bins, 0)
+			}
+			m[r] = bins
+		}
+	}
+}
+
+// hasFailures reports whether any attempt failed.
+func (tl *Timeline) hasFailures() bool {
+	for _, bins := range tl.Failed {
+		for _, v := range bins {
+			if v > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func plRegion(r string) string {
@@ -142,14 +205,22 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 			marks = append(marks, plMarker{sec(t), label, color, dash, order})
 		}
 	}
-	add(tl.FailureAt, "Kinesis failure", "#b71c1c", "", 0)
+	failLabel, backLabel := tl.FailureLabel, tl.RecoveryLabel
+	if failLabel == "" {
+		failLabel = "Kinesis failure"
+	}
+	if backLabel == "" {
+		backLabel = "Kinesis back"
+	}
+	failures := tl.hasFailures()
+	add(tl.FailureAt, failLabel, "#b71c1c", "", 0)
 	for _, ev := range tl.Health {
 		if ev.Kind == EventUnhealthy {
 			add(ev.At, plRegion(ev.Region)+" unhealthy", plRed, "4 3", 1)
 		}
 	}
 	add(tl.MovedAt, "traffic moved", "#212121", "8 3", 2)
-	add(tl.RecoveryAt, "Kinesis back", "#1b5e20", "", 3)
+	add(tl.RecoveryAt, backLabel, "#1b5e20", "", 3)
 	add(tl.DrainedAt, "spill drained", "#0d47a1", "2 2", 4)
 	slices.SortStableFunc(marks, func(a, b plMarker) int {
 		return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.order, b.order))
@@ -158,7 +229,7 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 	// Ranges.
 	n := 0
 	for _, r := range tl.Regions {
-		n = max(n, len(tl.Accepted[r]), len(tl.Spilled[r]))
+		n = max(n, len(tl.Accepted[r]), len(tl.Spilled[r]), len(tl.Failed[r]))
 	}
 	tMax := float64(n) * stepS
 	for _, m := range marks {
@@ -178,6 +249,9 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 		for _, v := range tl.Spilled[r] {
 			yMax = max(yMax, float64(v)/stepS)
 		}
+		for _, v := range tl.Failed[r] {
+			yMax = max(yMax, float64(v)/stepS)
+		}
 	}
 	yMax = max(yMax, 1)
 	yStep := plNiceStep(yMax, 5)
@@ -189,7 +263,11 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 	bandsTop := plotBottom + 62
 	bandsBottom := bandsTop + len(tl.Regions)*(plBandH+plBandGap)
 	legendTop := bandsBottom + 16
-	legendItems := 2*len(tl.Regions) + 2 + 5
+	series := 2
+	if failures {
+		series = 3
+	}
+	legendItems := series*len(tl.Regions) + 2 + 5
 	const legendCols, legendColW, legendRowH = 4, 225, 18
 	height := legendTop + ((legendItems+legendCols-1)/legendCols)*legendRowH + 10
 
@@ -240,6 +318,9 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 		color, width := plColors[i%len(plColors)], plWidthOf(i)
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%s" stroke-linejoin="round" points="%s"/>`+"\n", color, width, plPoints(tl.Accepted[r], stepS, x, y))
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%s" stroke-dasharray="6 4" points="%s"/>`+"\n", color, width, plPoints(tl.Spilled[r], stepS, x, y))
+		if failures {
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%s" stroke-dasharray="1 3" stroke-linecap="round" points="%s"/>`+"\n", color, width, plPoints(tl.Failed[r], stepS, x, y))
+		}
 	}
 
 	// Health bands.
@@ -317,13 +398,16 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 		color := plColors[i%len(plColors)]
 		lineItem(r+" accepted records/s", color, "", plWidthOf(i))
 		lineItem(r+" spilled records/s", color, "6 4", plWidthOf(i))
+		if failures {
+			lineItem(r+" records in failed requests/s", color, "1 3", plWidthOf(i))
+		}
 	}
 	boxItem("healthy", plGreen)
 	boxItem("unhealthy", plRed)
-	lineItem("Kinesis failure", "#b71c1c", "", "1.5")
+	lineItem(failLabel, "#b71c1c", "", "1.5")
 	lineItem("region unhealthy", plRed, "4 3", "1.5")
 	lineItem("traffic moved", "#212121", "8 3", "1.5")
-	lineItem("Kinesis back", "#1b5e20", "", "1.5")
+	lineItem(backLabel, "#1b5e20", "", "1.5")
 	lineItem("spill drained", "#0d47a1", "2 2", "1.5")
 
 	b.WriteString("</svg>\n")

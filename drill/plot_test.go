@@ -58,6 +58,35 @@ func TestBuildTimeline(t *testing.T) {
 	}
 }
 
+func TestAddFailures(t *testing.T) {
+	acks := map[string]Ack{"1": {Region: "a", At: plAt(0.5)}, "2": {Region: "b", At: plAt(1.5)}}
+	tl := BuildTimeline(plT0, time.Second, []string{"a", "b"}, acks, nil)
+	tl.AddFailures([]Failure{
+		{Region: "a", At: plAt(0.2), Records: 10},
+		{Region: "a", At: plAt(0.7), Records: 4},
+		{Region: "", At: plAt(3.1), Records: 10},               // no answer: unknown, and a longer timeline
+		{Region: "b", At: plT0.Add(-time.Second), Records: 10}, // before start: left out
+	})
+	if want := []string{"a", "b", "unknown"}; !slices.Equal(tl.Regions, want) {
+		t.Errorf("regions: got %q, want %q", tl.Regions, want)
+	}
+	for _, tt := range []struct {
+		region           string
+		failed, accepted []int
+	}{
+		{"a", []int{14, 0, 0, 0}, []int{1, 0, 0, 0}},
+		{"b", []int{0, 0, 0, 0}, []int{0, 1, 0, 0}},
+		{"unknown", []int{0, 0, 0, 10}, []int{0, 0, 0, 0}},
+	} {
+		if got := tl.Failed[tt.region]; !slices.Equal(got, tt.failed) {
+			t.Errorf("%s failed: got %v, want %v", tt.region, got, tt.failed)
+		}
+		if got := tl.Accepted[tt.region]; !slices.Equal(got, tt.accepted) {
+			t.Errorf("%s accepted: got %v, want %v (same length as failed)", tt.region, got, tt.accepted)
+		}
+	}
+}
+
 // plExample is a drill-like timeline: a fails at 15 s, b takes over.
 func plExample() *Timeline {
 	acks := map[string]Ack{}
@@ -102,6 +131,22 @@ func TestWriteSVG(t *testing.T) {
 			want: []string{"us-east-1", "us-west-2", "Kinesis failure 15.0s", "us-east-1 unhealthy 18.2s",
 				"traffic moved 19.0s", "Kinesis back 35.0s", "spill drained 47.5s", "seconds since start", "records/s",
 				`width="1000"`, "stroke-dasharray"},
+		},
+		{
+			name: "failed requests and the fault's labels",
+			tl: func() *Timeline {
+				tl := plExample()
+				tl.AddFailures([]Failure{{Region: "us-east-1", At: plAt(16), Status: 503, Records: 10}})
+				tl.FailureLabel, tl.RecoveryLabel = "sink bucket fails", "sink bucket back"
+				return tl
+			},
+			want:    []string{"us-east-1 records in failed requests/s", "sink bucket fails 15.0s", "sink bucket back 35.0s", `stroke-dasharray="1 3"`},
+			wantNot: []string{"Kinesis failure", "Kinesis back"},
+		},
+		{
+			name:    "no failed requests, no such series",
+			tl:      plExample,
+			wantNot: []string{"failed requests", `stroke-dasharray="1 3"`},
 		},
 		{
 			name: "names are escaped",

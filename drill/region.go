@@ -52,9 +52,12 @@ type Region struct {
 	Secrets *standin.SecretsManager
 	// Local names of the template's resources.
 	StreamName, SpillBucket, SinkBucket, QueueURL string
-	// Front is the region's ALB.
+	// Front is the region's ALB; Gate relays to it and is what the
+	// accelerator reaches, so the drill can make the region unreachable.
 	Front *httptest.Server
+	Gate  *Gate
 
+	ingest    []*standin.RIE // ingest's execution environments
 	processor *KinesisPoller
 	replay    *SQSPoller
 	secretARN string
@@ -114,12 +117,20 @@ func StartRegion(t standin.T, ctx context.Context, o RegionOptions) (*Region, er
 		}
 		var invokers []Invoker
 		for range n {
-			invokers = append(invokers, standin.StartRIE(t, o.Bootstraps[name], env))
+			rie := standin.StartRIE(t, o.Bootstraps[name], env)
+			invokers = append(invokers, rie)
+			if name == "ingest" {
+				r.ingest = append(r.ingest, rie)
+			}
 		}
 		fns[name] = NewPool(invokers...)
 	}
 	r.Front = httptest.NewServer(NewFront(spec.Region, spec.Routes, fns))
 	t.Cleanup(r.Front.Close)
+	if r.Gate, err = StartGate(r.Front.Listener.Addr().String()); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { r.Gate.Close() })
 
 	kc := r.Kinesis.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
 	r.processor = &KinesisPoller{Client: kc, Stream: r.StreamName, StreamARN: r.streamARN(), Region: spec.Region,
@@ -141,6 +152,22 @@ func (r *Region) createStream(ctx context.Context) error {
 		shards = 2 // on-demand: kinesalite has no on-demand mode
 	}
 	return r.Kinesis.CreateStream(ctx, r.StreamName, shards)
+}
+
+// RecycleIngest replaces every ingest execution environment with a new one
+// (see standin.RIE.Recycle): what they cached, such as the API keys, is gone.
+func (r *Region) RecycleIngest(ctx context.Context) error {
+	errs := make(chan error, len(r.ingest))
+	for _, rie := range r.ingest {
+		go func() { errs <- rie.Recycle(ctx) }()
+	}
+	var first error
+	for range r.ingest {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // RecreateStream creates the stream again after kinesalite came back empty.

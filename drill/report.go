@@ -5,47 +5,97 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/twinstream/twinstream/lambdas/record"
 )
 
 // RegionCounts are one region's numbers in a Report.
 type RegionCounts struct {
 	Acked   int // ids acknowledged by this region
 	Spilled int // of those, ids in requests whose answer said spilled > 0
-	InSink  int // ids found in this region's sink
+	InSink  int // records found in this region's sink
+	Failed  int // attempts this region answered with an error (503, 502, ...)
+	// BatchFails counts the processor's invocations that failed or reported
+	// failed records: the event source mapping retried them.
+	BatchFails int
 }
 
 // Report is the outcome of a drill.
 type Report struct {
+	// Scenario says what failed, e.g. "us-east-1 Kinesis kill, back empty".
+	Scenario                                    string
 	Sent, Acked, FoundInSinks, Lost, Duplicates int
+	// AckedIn503 counts acknowledged ids that a 503 listed as stored (the
+	// rest of their request failed).
+	AckedIn503 int
+	// LostByKinesis counts acknowledged ids in no sink that the failed
+	// stream held when it failed and lost when it came back empty: Kinesis
+	// lost data it had acknowledged, which is outside the design's
+	// guarantee. They are not in Lost.
+	LostByKinesis int
+	// HeldChecked says the stream's content was read before it came back
+	// empty (Held records), so LostByKinesis could be told apart.
+	HeldChecked bool
+	Held        int
 	// DuplicateWhy explains the duplicates, one reason a line.
 	DuplicateWhy []string
-	// LostIDs are the lost ids (Table shows the first few).
-	LostIDs []string
+	// LostIDs and LostByKinesisIDs are those ids, sorted (Table shows the
+	// first few).
+	LostIDs, LostByKinesisIDs []string
+	// FailedAttempts counts the producers' attempts that failed (each is
+	// retried, see LoadGen).
+	FailedAttempts int
 	// Zero when it did not happen.
 	FailureAt, UnhealthyAt, MovedAt, DrainedAt  time.Time
 	TimeToUnhealthy, TimeToMoved, TimeToDrained time.Duration
 	PerRegion                                   map[string]RegionCounts
 }
 
-// Reconcile compares the acknowledged ids with the ids in the sinks (id ->
-// copies over all sinks). found and lost count acknowledged ids found and not
-// found (lostIDs sorted); dups counts extra copies (copies beyond the first)
-// of any id in the sinks, acknowledged or not.
-func Reconcile(acked map[string]Ack, sinkIDs map[string]int) (found, lost, dups int, lostIDs []string) {
+// Reconciliation is Reconcile's answer.
+type Reconciliation struct {
+	// Found, Lost and LostByKinesis partition the acknowledged ids.
+	Found, Lost, LostByKinesis int
+	// Duplicates counts extra copies (beyond the first) of any record in the
+	// sinks, acknowledged or not.
+	Duplicates                int
+	LostIDs, LostByKinesisIDs []string // sorted
+}
+
+// Reconcile compares the acknowledged ids, all sent with the API key whose
+// id is producer, with the records in the sinks (identity -> copies over all
+// sinks). A record matches an id when it has the id and either that
+// producer or none (a handler that does not name the producer). An
+// acknowledged id in no sink is lost by Kinesis itself when held, the
+// records a failed stream held before it came back empty (matched the same
+// way), has it: the stream acknowledged it to ingest and lost it, which the
+// design does not promise against. Every other acknowledged id in no sink
+// is lost.
+func Reconcile(acked map[string]Ack, producer string, sinks map[record.Identity]int, held map[record.Identity]bool) Reconciliation {
+	var r Reconciliation
+	has := func(m func(record.Identity) bool, id string) bool {
+		return m(record.Identity{Producer: producer, ID: id}) || (producer != "" && m(record.Identity{ID: id}))
+	}
+	inSink := func(k record.Identity) bool { return sinks[k] > 0 }
+	wasHeld := func(k record.Identity) bool { return held[k] }
 	for id := range acked {
-		if sinkIDs[id] > 0 {
-			found++
-		} else {
-			lostIDs = append(lostIDs, id)
+		switch {
+		case has(inSink, id):
+			r.Found++
+		case has(wasHeld, id):
+			r.LostByKinesisIDs = append(r.LostByKinesisIDs, id)
+		default:
+			r.LostIDs = append(r.LostIDs, id)
 		}
 	}
-	for _, n := range sinkIDs {
+	for _, n := range sinks {
 		if n > 1 {
-			dups += n - 1
+			r.Duplicates += n - 1
 		}
 	}
-	slices.Sort(lostIDs)
-	return found, len(lostIDs), dups, lostIDs
+	slices.Sort(r.LostIDs)
+	slices.Sort(r.LostByKinesisIDs)
+	r.Lost, r.LostByKinesis = len(r.LostIDs), len(r.LostByKinesisIDs)
+	return r
 }
 
 // rpMaxLost is how many lost ids Table lists.
@@ -56,22 +106,34 @@ func (r *Report) Table() string {
 	var b strings.Builder
 	line := strings.Repeat("=", 64)
 	verdict := "OK: every acknowledged record is in a sink"
-	if r.Lost > 0 {
+	switch {
+	case r.Lost > 0:
 		verdict = "FAIL: acknowledged records are missing from every sink"
+	case r.LostByKinesis > 0:
+		verdict = "OK: none lost but what Kinesis lost itself"
+	}
+	if r.Scenario != "" {
+		fmt.Fprintf(&b, "  drill: %s\n", r.Scenario)
 	}
 	fmt.Fprintf(&b, "%s\n", line)
 	fmt.Fprintf(&b, "  LOST (acknowledged, in no sink) %10d   %s\n", r.Lost, verdict)
 	fmt.Fprintf(&b, "%s\n", line)
-	for i, id := range r.LostIDs {
-		if i == rpMaxLost {
-			fmt.Fprintf(&b, "    ... and %d more\n", len(r.LostIDs)-rpMaxLost)
-			break
+	rpIDs(&b, "lost", r.LostIDs)
+	if r.HeldChecked || r.LostByKinesis > 0 {
+		fmt.Fprintf(&b, "  %-32s %10d   outside the guarantee, not in LOST:\n", "lost by Kinesis itself", r.LostByKinesis)
+		fmt.Fprintf(&b, "    acknowledged, in no sink, and held by the failed stream, which came back empty\n")
+		if r.HeldChecked {
+			fmt.Fprintf(&b, "    (read from a copy of its data before it came back: %d records)\n", r.Held)
 		}
-		fmt.Fprintf(&b, "    lost: %s\n", id)
+		rpIDs(&b, "lost by Kinesis", r.LostByKinesisIDs)
 	}
 	fmt.Fprintf(&b, "  %-32s %10d\n", "sent", r.Sent)
 	fmt.Fprintf(&b, "  %-32s %10d\n", "acknowledged (202)", r.Acked)
+	if r.AckedIn503 > 0 {
+		fmt.Fprintf(&b, "  %-32s %10d\n", "  of which stored in a 503", r.AckedIn503)
+	}
 	fmt.Fprintf(&b, "  %-32s %10d\n", "found in sinks (acknowledged)", r.FoundInSinks)
+	fmt.Fprintf(&b, "  %-32s %10d\n", "failed attempts (retried)", r.FailedAttempts)
 	fmt.Fprintf(&b, "  %-32s %10d\n", "duplicates (extra copies)", r.Duplicates)
 	for _, why := range r.DuplicateWhy {
 		fmt.Fprintf(&b, "    why: %s\n", why)
@@ -83,23 +145,45 @@ func (r *Report) Table() string {
 			regions = append(regions, name)
 		}
 		slices.Sort(regions)
-		fmt.Fprintf(&b, "\n  %-20s %12s %12s %12s\n", "region", "acked", "spilled", "in sink")
-		fmt.Fprintf(&b, "  %-20s %12s %12s %12s\n", strings.Repeat("-", 20), strings.Repeat("-", 12), strings.Repeat("-", 12), strings.Repeat("-", 12))
+		col := strings.Repeat("-", 11)
+		fmt.Fprintf(&b, "\n  %-14s %11s %11s %11s %11s %11s\n", "region", "acked", "spilled", "in sink", "req failed", "batch fails")
+		fmt.Fprintf(&b, "  %-14s %11s %11s %11s %11s %11s\n", strings.Repeat("-", 14), col, col, col, col, col)
 		for _, name := range regions {
 			c := r.PerRegion[name]
 			label := name
 			if label == "" {
 				label = "(no region)"
 			}
-			fmt.Fprintf(&b, "  %-20s %12d %12d %12d\n", label, c.Acked, c.Spilled, c.InSink)
+			fmt.Fprintf(&b, "  %-14s %11d %11d %11d %11d %11d\n", label, c.Acked, c.Spilled, c.InSink, c.Failed, c.BatchFails)
 		}
+		fmt.Fprintf(&b, "  req failed: producer attempts answered with an error or not at all (retried);\n")
+		fmt.Fprintf(&b, "  batch fails: processor invocations with failed records (retried by the event source mapping)\n")
 	}
 
-	fmt.Fprintf(&b, "\n  Kinesis failure at %s\n", rpClock(r.FailureAt))
+	fmt.Fprintf(&b, "\n  failure at %s\n", rpClock(r.FailureAt))
 	fmt.Fprintf(&b, "  %-32s %10s\n", "failure -> region unhealthy", rpSince(r.UnhealthyAt, r.TimeToUnhealthy))
 	fmt.Fprintf(&b, "  %-32s %10s\n", "failure -> traffic moved", rpSince(r.MovedAt, r.TimeToMoved))
-	fmt.Fprintf(&b, "  %-32s %10s\n", "failure -> spill drained", rpSince(r.DrainedAt, r.TimeToDrained))
+	drained := rpSince(r.DrainedAt, r.TimeToDrained)
+	spilled := 0
+	for _, c := range r.PerRegion {
+		spilled += c.Spilled
+	}
+	if spilled == 0 && len(r.PerRegion) > 0 {
+		drained = "- (nothing spilled)"
+	}
+	fmt.Fprintf(&b, "  %-32s %10s\n", "failure -> spill drained", drained)
 	return b.String()
+}
+
+// rpIDs lists the first ids.
+func rpIDs(b *strings.Builder, label string, ids []string) {
+	for i, id := range ids {
+		if i == rpMaxLost {
+			fmt.Fprintf(b, "    ... and %d more\n", len(ids)-rpMaxLost)
+			break
+		}
+		fmt.Fprintf(b, "    %s: %s\n", label, id)
+	}
 }
 
 func rpClock(t time.Time) string {

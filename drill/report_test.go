@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twinstream/twinstream/lambdas/record"
 )
 
 func TestReconcile(t *testing.T) {
@@ -16,29 +18,55 @@ func TestReconcile(t *testing.T) {
 		}
 		return m
 	}
+	mine := func(ids ...string) map[record.Identity]int {
+		m := map[record.Identity]int{}
+		for _, id := range ids {
+			m[record.Identity{Producer: "drill", ID: id}]++
+		}
+		return m
+	}
+	held := func(ks ...record.Identity) map[record.Identity]bool {
+		m := map[record.Identity]bool{}
+		for _, k := range ks {
+			m[k] = true
+		}
+		return m
+	}
+	id := func(producer, id string) record.Identity { return record.Identity{Producer: producer, ID: id} }
 	tests := []struct {
-		name              string
-		acked             map[string]Ack
-		sink              map[string]int
-		found, lost, dups int
-		lostIDs           []string
+		name  string
+		acked map[string]Ack
+		sink  map[record.Identity]int
+		held  map[record.Identity]bool
+		want  Reconciliation
 	}{
-		{name: "nothing", acked: acks(), sink: map[string]int{}},
+		{name: "nothing", acked: acks(), sink: mine()},
 		{name: "all found, unacknowledged extras are not lost", acked: acks("a", "b"),
-			sink: map[string]int{"a": 1, "b": 1, "c": 1}, found: 2},
+			sink: mine("a", "b", "c"), want: Reconciliation{Found: 2}},
 		{name: "lost ids listed sorted", acked: acks("c", "a", "b", "d"),
-			sink: map[string]int{"a": 1, "d": 0}, found: 1, lost: 3, lostIDs: []string{"b", "c", "d"}},
+			sink: mine("a"), want: Reconciliation{Found: 1, Lost: 3, LostIDs: []string{"b", "c", "d"}}},
 		{name: "duplicates count extra copies, acknowledged or not", acked: acks("a", "b"),
-			sink: map[string]int{"a": 2, "b": 3, "x": 2}, found: 2, dups: 4},
+			sink: mine("a", "a", "b", "b", "b", "x", "x"), want: Reconciliation{Found: 2, Duplicates: 4}},
 		{name: "lost and duplicated together", acked: acks("a", "b"),
-			sink: map[string]int{"a": 2}, found: 1, lost: 1, dups: 1, lostIDs: []string{"b"}},
+			sink: mine("a", "a"), want: Reconciliation{Found: 1, Lost: 1, Duplicates: 1, LostIDs: []string{"b"}}},
+		{name: "a record without producer matches by id", acked: acks("a", "b"),
+			sink: map[record.Identity]int{id("", "a"): 1, id("drill", "b"): 1}, want: Reconciliation{Found: 2}},
+		{name: "another producer's record with the id does not match", acked: acks("a"),
+			sink: map[record.Identity]int{id("team-b", "a"): 1}, want: Reconciliation{Lost: 1, LostIDs: []string{"a"}}},
+		{name: "held by the stream and in no sink: lost by Kinesis, not LOST", acked: acks("a", "b", "c", "d"),
+			sink: mine("a"), held: held(id("drill", "b"), id("", "d")),
+			want: Reconciliation{Found: 1, Lost: 1, LostByKinesis: 2, LostIDs: []string{"c"}, LostByKinesisIDs: []string{"b", "d"}}},
+		{name: "held and in a sink: found", acked: acks("a"),
+			sink: mine("a"), held: held(id("drill", "a")), want: Reconciliation{Found: 1}},
+		{name: "another producer's held record does not excuse a loss", acked: acks("a"),
+			sink: mine(), held: held(id("team-b", "a")), want: Reconciliation{Lost: 1, LostIDs: []string{"a"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			found, lost, dups, lostIDs := Reconcile(tt.acked, tt.sink)
-			if found != tt.found || lost != tt.lost || dups != tt.dups || !slices.Equal(lostIDs, tt.lostIDs) {
-				t.Errorf("got found %d lost %d dups %d lostIDs %q, want %d %d %d %q",
-					found, lost, dups, lostIDs, tt.found, tt.lost, tt.dups, tt.lostIDs)
+			got := Reconcile(tt.acked, "drill", tt.sink, tt.held)
+			if got.Found != tt.want.Found || got.Lost != tt.want.Lost || got.LostByKinesis != tt.want.LostByKinesis ||
+				got.Duplicates != tt.want.Duplicates || !slices.Equal(got.LostIDs, tt.want.LostIDs) || !slices.Equal(got.LostByKinesisIDs, tt.want.LostByKinesisIDs) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}
@@ -47,6 +75,7 @@ func TestReconcile(t *testing.T) {
 func TestReportTable(t *testing.T) {
 	fail := time.Date(2020, 11, 25, 13, 15, 0, 0, time.UTC)
 	full := Report{
+		Scenario: "us-east-1 Kinesis kill, back with its data", FailedAttempts: 31,
 		Sent: 12345, Acked: 12000, FoundInSinks: 11990, Lost: 10, Duplicates: 7,
 		DuplicateWhy: []string{"7 ids retried after a 503 whose records were partly stored"},
 		LostIDs:      []string{"lg-0-1", "lg-0-2", "lg-0-3", "lg-0-4", "lg-0-5", "lg-0-6", "lg-0-7", "lg-0-8", "lg-0-9", "lg-0-10"},
@@ -54,7 +83,7 @@ func TestReportTable(t *testing.T) {
 		TimeToUnhealthy: 4250 * time.Millisecond, TimeToMoved: 4300 * time.Millisecond,
 		PerRegion: map[string]RegionCounts{
 			"us-west-2": {Acked: 7000, Spilled: 0, InSink: 7003},
-			"us-east-1": {Acked: 5000, Spilled: 1234, InSink: 4987},
+			"us-east-1": {Acked: 5000, Spilled: 1234, InSink: 4987, Failed: 31, BatchFails: 3},
 		},
 	}
 	tests := []struct {
@@ -73,10 +102,12 @@ func TestReportTable(t *testing.T) {
 				`^  found in sinks \(acknowledged\) +11990$`,
 				`^  duplicates \(extra copies\) +7$`,
 				`why: 7 ids retried after a 503`,
-				`^  us-east-1 +5000 +1234 +4987$`,
-				`^  us-west-2 +7000 +0 +7003$`,
+				`^  drill: us-east-1 Kinesis kill, back with its data$`,
+				`^  failed attempts \(retried\) +31$`,
+				`^  us-east-1 +5000 +1234 +4987 +31 +3$`,
+				`^  us-west-2 +7000 +0 +7003 +0 +0$`,
 				`lost: lg-0-10$`,
-				`Kinesis failure at 13:15:00.000`,
+				`failure at 13:15:00.000`,
 				`^  failure -> region unhealthy +4.25s$`,
 				`^  failure -> traffic moved +4.30s$`,
 				`^  failure -> spill drained +never$`,
@@ -86,7 +117,31 @@ func TestReportTable(t *testing.T) {
 			name:   "clean drill, nothing happened",
 			r:      Report{Sent: 5, Acked: 5, FoundInSinks: 5},
 			want:   []string{`^  LOST \(acknowledged, in no sink\) +0 +OK`, `failure -> region unhealthy +never$`, `no failure`},
-			absent: []string{"FAIL", "why:", "region  "},
+			absent: []string{"FAIL", "why:", "region  ", "lost by Kinesis", "stored in a 503"},
+		},
+		{
+			name: "Kinesis came back empty: its losses apart, not LOST",
+			r: Report{Sent: 100, Acked: 90, FoundInSinks: 80, LostByKinesis: 10, HeldChecked: true, Held: 25, AckedIn503: 4,
+				LostByKinesisIDs: []string{"lg-1-1", "lg-1-2"}},
+			want: []string{
+				`^  LOST \(acknowledged, in no sink\) +0 +OK: none lost but what Kinesis lost itself$`,
+				`^  lost by Kinesis itself +10 +outside the guarantee`,
+				`held by the failed stream, which came back empty`,
+				`25 records\)$`,
+				`lost by Kinesis: lg-1-2$`,
+				`^    of which stored in a 503 +4$`,
+			},
+			absent: []string{"FAIL"},
+		},
+		{
+			name: "nothing spilled: no drain to wait for",
+			r:    Report{Sent: 5, Acked: 5, FoundInSinks: 5, PerRegion: map[string]RegionCounts{"us-east-1": {Acked: 5, InSink: 5}}},
+			want: []string{`^  failure -> spill drained +- \(nothing spilled\)$`},
+		},
+		{
+			name: "losses besides Kinesis's fail",
+			r:    Report{Sent: 100, Acked: 90, FoundInSinks: 80, Lost: 1, LostByKinesis: 9, LostIDs: []string{"x"}},
+			want: []string{`^  LOST \(acknowledged, in no sink\) +1 +FAIL`, `^  lost by Kinesis itself +9 `},
 		},
 	}
 	for _, tt := range tests {
@@ -104,13 +159,14 @@ func TestReportTable(t *testing.T) {
 					t.Errorf("table contains %q, want it absent:\n%s", a, table)
 				}
 			}
-			if !strings.Contains(lines[1], "LOST") {
-				t.Errorf("second line: got %q, want the lost count first", lines[1])
+			at := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "LOST") })
+			if at < 0 || at > 2 {
+				t.Errorf("LOST on line %d, want it first, after the scenario and a rule", at)
 			}
 			// The region rows line up.
 			if i := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "us-east-1") }); i > 0 {
-				if len(lines[i]) != len(lines[i+1]) || len(lines[i]) != len(lines[i-2]) {
-					t.Errorf("region rows of unequal width:\n%s\n%s\n%s", lines[i-2], lines[i], lines[i+1])
+				if len(lines[i]) != len(lines[i-1]) || len(lines[i]) != len(lines[i-2]) {
+					t.Errorf("region rows of unequal width:\n%s\n%s\n%s", lines[i-2], lines[i-1], lines[i])
 				}
 			}
 		})

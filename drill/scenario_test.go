@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,5 +38,110 @@ func TestFailoverBound(t *testing.T) {
 				t.Errorf("got %s, %v, want %s (error %v)", got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestUnreachableBound(t *testing.T) {
+	tests := []struct {
+		name    string
+		check   HealthCheck
+		want    time.Duration
+		wantErr bool
+	}{
+		// First failed check within 5 s, it fails within 4 s, one more 5 s later.
+		{"two checks", HealthCheck{Interval: 5 * time.Second, Timeout: 4 * time.Second, UnhealthyThreshold: 2}, 14 * time.Second, false},
+		{"timeout capped by the interval", HealthCheck{Interval: 5 * time.Second, UnhealthyThreshold: 3}, 20 * time.Second, false},
+		{"no health check", HealthCheck{}, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := UnreachableBound(RegionSpec{DeepHealth: tt.check})
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("got %s, %v, want %s (error %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestOptionsCheck(t *testing.T) {
+	tests := []struct {
+		name        string
+		o           Options
+		wantFailure string
+		wantErr     string
+	}{
+		{"defaults", Options{}, FailKill, ""},
+		{"spill hangs", Options{Fault: FaultSpill, Failure: FailHang, Return: ReturnEmpty}, FailHang, ""},
+		{"unreachable refuses by default", Options{Fault: FaultUnreachable}, FailRefuse, ""},
+		{"unreachable drops", Options{Fault: FaultUnreachable, Failure: FailDrop}, FailDrop, ""},
+		{"sink errors", Options{Fault: FaultSink}, FailError, ""},
+		{"secrets error", Options{Fault: FaultSecrets}, FailError, ""},
+		{"unknown fault", Options{Fault: "meteor"}, "", `unknown fault "meteor"`},
+		{"kill is for Kinesis", Options{Fault: FaultUnreachable, Failure: FailKill}, "", "fails as refuse or drop"},
+		{"empty is for Kinesis", Options{Fault: FaultSink, Return: ReturnEmpty}, "", "-return empty is for"},
+		{"unknown return", Options{Return: "later"}, "", `unknown return "later"`},
+		{"both only for Kinesis", Options{Fault: FaultSecrets, Both: true}, "", "both regions fail only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.o
+			err := o.check()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("got %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || o.Failure != tt.wantFailure {
+				t.Errorf("got failure %q, %v, want %q", o.Failure, err, tt.wantFailure)
+			}
+		})
+	}
+}
+
+func TestExpectation(t *testing.T) {
+	plain := RegionSpec{Functions: map[string]FunctionSpec{"health": {Env: map[string]Value{"STREAM_NAME": {Ref: "S"}}}}}
+	secret := RegionSpec{Functions: map[string]FunctionSpec{"health": {Env: map[string]Value{"STREAM_NAME": {Ref: "S"},
+		"API_KEYS_SECRET_ARN": {Literal: "twinstream/api-keys"}}}}}
+	tests := []struct {
+		name string
+		o    Options
+		spec RegionSpec
+		want string
+	}{
+		{"kinesis", Options{Fault: FaultKinesis}, plain, ExpectMove},
+		{"both regions' kinesis", Options{Fault: FaultKinesis, Both: true}, plain, ExpectFailOpen},
+		{"spill", Options{Fault: FaultSpill}, plain, ExpectMove},
+		{"unreachable", Options{Fault: FaultUnreachable}, plain, ExpectMove},
+		{"sink", Options{Fault: FaultSink}, secret, ExpectStay},
+		{"secrets, health does not read the secret", Options{Fault: FaultSecrets}, plain, ExpectStay},
+		{"secrets, health reads the secret", Options{Fault: FaultSecrets}, secret, ExpectMove},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.o.expectation(tt.spec); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestScenario(t *testing.T) {
+	regions := []string{"us-east-1", "us-west-2"}
+	tests := []struct {
+		o    Options
+		want string
+	}{
+		{Options{Fault: FaultKinesis, Failure: FailKill, Return: ReturnEmpty}, "us-east-1 Kinesis kill, back empty"},
+		{Options{Fault: FaultKinesis, Failure: FailHang, Return: ReturnWithData, Both: true}, "us-east-1+us-west-2 Kinesis hang, back with its data"},
+		{Options{Fault: FaultSpill, Failure: FailKill, Return: ReturnWithData}, "us-east-1 spill bucket fails while its Kinesis is down (kill), back with its data"},
+		{Options{Fault: FaultSecrets, Failure: FailError}, "us-east-1 Secrets Manager fails, ingest in new execution environments"},
+		{Options{Fault: FaultSink, Failure: FailError}, "us-east-1 sink bucket fails"},
+		{Options{Fault: FaultUnreachable, Failure: FailDrop}, "us-east-1 unreachable: its front drops every connection"},
+	}
+	for _, tt := range tests {
+		if got := tt.o.Scenario(regions); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
 	}
 }

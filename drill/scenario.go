@@ -462,6 +462,9 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 					empty = false
 				}
 			}
+			if runCtx.Err() != nil {
+				return // a listing cut short by the end says nothing
+			}
 			drainMu.Lock()
 			if empty && drainedAt.IsZero() {
 				drainedAt = time.Now()
@@ -489,13 +492,16 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 		}
 		rec := Reconcile(res.Acked, KeyID, sinkIDs, held)
 		drainMu.Lock()
-		drained := !drainedAt.IsZero()
+		drained := drainedAt
 		drainMu.Unlock()
-		if (rec.Lost+rec.LostByKinesis == 0 && drained) || time.Now().After(deadline) || ctx.Err() != nil {
+		if (rec.Lost+rec.LostByKinesis == 0 && !drained.IsZero()) || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		sleep(ctx, o.DrainPoll)
 	}
+	drainMu.Lock()
+	drained := drainedAt
+	drainMu.Unlock()
 	stopAll()
 
 	events := acc.Events()
@@ -506,9 +512,7 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 	rep.LostIDs, rep.LostByKinesisIDs = rec.LostIDs, rec.LostByKinesisIDs
 	rep.UnhealthyAt = firstEvent(events, a.Name, EventUnhealthy, failureAt)
 	rep.MovedAt = movedAt(events, a.Name, failureAt)
-	drainMu.Lock()
-	rep.DrainedAt = drainedAt
-	drainMu.Unlock()
+	rep.DrainedAt = drained
 	since := func(at time.Time) time.Duration {
 		if at.IsZero() {
 			return 0

@@ -494,7 +494,8 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 		drainMu.Lock()
 		drained := drainedAt
 		drainMu.Unlock()
-		if (rec.Lost+rec.LostByKinesis == 0 && !drained.IsZero()) || time.Now().After(deadline) || ctx.Err() != nil {
+		// What Kinesis lost itself cannot arrive any more: no use waiting.
+		if (rec.Lost == 0 && !drained.IsZero()) || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		sleep(ctx, o.DrainPoll)

@@ -173,15 +173,15 @@ func ReadApp(dir string) (*AppSpec, error) {
 	// The primary first, the others in the app's order.
 	primary := -1
 	for i, s := range regional {
-		if s.t.has("Custom::ApiKeysSecret") {
+		if s.t.createsSecret() {
 			if primary >= 0 {
-				return nil, fmt.Errorf("drill: two stacks create the API-key secret (Custom::ApiKeysSecret): %s and %s; want one primary", regional[primary].name, s.name)
+				return nil, fmt.Errorf("drill: two stacks create the API-key secret: %s and %s; want one primary", regional[primary].name, s.name)
 			}
 			primary = i
 		}
 	}
 	if primary < 0 {
-		return nil, fmt.Errorf("drill: no regional stack creates the API-key secret (Custom::ApiKeysSecret): no primary region")
+		return nil, fmt.Errorf("drill: no regional stack creates the API-key secret (an AWS::SecretsManager::Secret, or a custom resource calling CreateSecret): no primary region")
 	}
 	regional = append(append([]*tplStack{regional[primary]}, regional[:primary]...), regional[primary+1:]...)
 
@@ -823,6 +823,38 @@ func tplReportsFailures(p map[string]any) bool {
 
 // has reports whether the template has a resource of type typ.
 func (t *tplTemplate) has(typ string) bool { return len(t.ofType(typ)) > 0 }
+
+// createsSecret reports whether the stack creates a Secrets Manager secret:
+// an AWS::SecretsManager::Secret, or a custom resource (CDK's
+// AwsCustomResource) whose Create call is CreateSecret, which is how a stack
+// keeps a secret that survives the stack's removal.
+func (t *tplTemplate) createsSecret() bool {
+	if t.has("AWS::SecretsManager::Secret") {
+		return true
+	}
+	for _, r := range t.Resources {
+		if !strings.HasPrefix(r.Type, "Custom::") && r.Type != "AWS::CloudFormation::CustomResource" {
+			continue
+		}
+		create, ok := r.Properties["Create"]
+		if !ok {
+			continue
+		}
+		b, err := json.Marshal(create)
+		if err != nil {
+			continue
+		}
+		// Create is the call as a JSON string (or an Fn::Join of its parts).
+		if tplCreateSecret.Match(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// tplCreateSecret finds "action":"CreateSecret" in a custom resource's
+// Create property, JSON inside a JSON string.
+var tplCreateSecret = regexp.MustCompile(`\\?"action\\?"\s*:\s*\\?"CreateSecret\\?"`)
 
 // ofType lists the logical ids of the resources of type typ, sorted.
 func (t *tplTemplate) ofType(typ string) []string {

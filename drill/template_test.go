@@ -279,6 +279,16 @@ func TestReadAppVariants(t *testing.T) {
 			h.MemoryMB = 128
 			a.Regions[1].Functions["health"] = h
 		},
+	}, {
+		// A stack can also own the secret as an AWS::SecretsManager::Secret.
+		name: "secret as an AWS::SecretsManager::Secret",
+		mutate: func(tpls map[string]map[string]any) {
+			res := tplResources(tpls[east])
+			delete(res, "ApiKeysSecret5A58C5CD")
+			res["ApiKeys3BB3983D"] = map[string]any{"Type": "AWS::SecretsManager::Secret", "Properties": map[string]any{
+				"Name": "twinstream/api-keys"}}
+		},
+		want: func(a *AppSpec) {},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -334,6 +344,8 @@ func TestReadAppErrors(t *testing.T) {
 		},
 		wantErr: []string{"env STREAM_NAME", "Ref BootstrapVersion is not a resource"},
 	}, {
+		// Without the step that creates the secret; the one that restores
+		// it (a custom resource calling RestoreSecret) does not count.
 		name:    "no primary",
 		mutate:  func(tpls map[string]map[string]any) { delete(tplResources(tpls[east]), "ApiKeysSecret5A58C5CD") },
 		wantErr: []string{"no primary region"},

@@ -280,6 +280,10 @@ type Result struct {
 	Load      *LoadResult
 	// Events are the harness accelerator's health and routing events.
 	Events []Event
+	// AckedDuringOutage and SpilledDuringOutage count per region the ids
+	// acknowledged (and of those, spilled) between the failure and the
+	// recovery.
+	SpilledDuringOutage map[string]int
 	// AckedDuringOutage counts per region the ids acknowledged while its
 	// Kinesis was down.
 	AckedDuringOutage map[string]int
@@ -522,7 +526,7 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 	}
 	rep.TimeToUnhealthy, rep.TimeToMoved = since(rep.UnhealthyAt), since(rep.MovedAt)
 	rep.TimeToDrained = since(rep.DrainedAt)
-	during := map[string]int{}
+	during, spilledDuring := map[string]int{}, map[string]int{}
 	for _, ack := range res.Acked {
 		c := rep.PerRegion[ack.Region]
 		c.Acked++
@@ -535,6 +539,9 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 		rep.PerRegion[ack.Region] = c
 		if ack.At.After(failureAt) && ack.At.Before(recoveryAt) {
 			during[ack.Region]++
+			if ack.Spilled {
+				spilledDuring[ack.Region]++
+			}
 		}
 	}
 	for _, f := range res.Failures {
@@ -567,7 +574,8 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 	tl.FailureLabel, tl.RecoveryLabel = o.labels()
 	tl.Title = "twinstream outage drill: " + rep.Scenario
 	return &Result{Report: rep, Timeline: tl, Expect: expect, Bound: bound, Allowance: o.Allowance, MoveDelay: o.MoveDelay,
-		FailOpenAt: failOpenAt(events, failureAt), Processor: procs, Load: res, Events: events, AckedDuringOutage: during}, nil
+		FailOpenAt: failOpenAt(events, failureAt), Processor: procs, Load: res, Events: events, AckedDuringOutage: during,
+		SpilledDuringOutage: spilledDuring}, nil
 }
 
 // KeyID is the id of the drill's API key: ingest names it as the producer

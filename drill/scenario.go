@@ -280,13 +280,9 @@ type Result struct {
 	Load      *LoadResult
 	// Events are the harness accelerator's health and routing events.
 	Events []Event
-	// AckedDuringOutage and SpilledDuringOutage count per region the ids
-	// acknowledged (and of those, spilled) between the failure and the
-	// recovery.
-	SpilledDuringOutage map[string]int
-	// AckedDuringOutage counts per region the ids acknowledged while its
-	// Kinesis was down.
-	AckedDuringOutage map[string]int
+	// AckedDuringOutage counts per region the ids acknowledged between the
+	// failure and the recovery; SpilledDuringOutage those of them spilled.
+	AckedDuringOutage, SpilledDuringOutage map[string]int
 }
 
 // FailoverBound is the longest the templates' settings let a region whose

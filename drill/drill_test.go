@@ -92,8 +92,8 @@ func TestDrill(t *testing.T) {
 		{"both regions", Options{Fault: FaultKinesis, Failure: FailKill, Both: true}},
 		{"kill, back empty", Options{Fault: FaultKinesis, Failure: FailKill, Return: ReturnEmpty}},
 		{"spill bucket fails while Kinesis is down", Options{Fault: FaultSpill, Failure: FailKill}},
-		{"secrets manager fails", Options{Fault: FaultSecrets, Outage: 12 * time.Second}},
-		{"sink bucket fails", Options{Fault: FaultSink, Outage: 12 * time.Second}},
+		{"secrets manager fails", Options{Fault: FaultSecrets}},
+		{"sink bucket fails", Options{Fault: FaultSink}},
 		{"region unreachable", Options{Fault: FaultUnreachable, Failure: FailDrop}},
 	}
 	slots := make(chan struct{}, max(*drillParallel, 1))

@@ -300,18 +300,30 @@ func (p *lgProducer) post(ctx context.Context, body []byte, ids []string) lgAnsw
 const lgMaxRetryAfter = 10 * time.Second
 
 // lgFailed reads ingest's 503 answer: which of the records sent (ids, in
-// request order) are not stored. "failed" lists them by index in the
-// request or by id (or as objects with "index" and/or "id"); "stored", when
-// present, lists the ids stored, and every record not in it is not stored.
-// It returns nil, meaning resend everything, when the answer says nothing
+// request order) are not stored. "failedIds" lists their ids, the ones to
+// resend them with; without it, "failed" lists them by index in the request
+// or by id (or as objects with "index" and/or "id"). "stored", when present,
+// lists the ids stored, and every record not in it is not stored. It
+// returns nil, meaning resend everything, when the answer says nothing
 // usable: not JSON, no failed records, or a record it names that was not
 // sent.
 func lgFailed(body []byte, ids []string) []bool {
 	var a struct {
-		Failed []json.RawMessage `json:"failed"`
-		Stored []string          `json:"stored"`
+		Failed    []json.RawMessage `json:"failed"`
+		FailedIDs []string          `json:"failedIds"`
+		Stored    []string          `json:"stored"`
 	}
-	if json.Unmarshal(body, &a) != nil || len(a.Failed) == 0 {
+	if json.Unmarshal(body, &a) != nil {
+		return nil
+	}
+	if len(a.FailedIDs) > 0 {
+		a.Failed = a.Failed[:0]
+		for _, id := range a.FailedIDs {
+			b, _ := json.Marshal(id) // a string always marshals
+			a.Failed = append(a.Failed, b)
+		}
+	}
+	if len(a.Failed) == 0 {
 		return nil
 	}
 	index := make(map[string]int, len(ids))

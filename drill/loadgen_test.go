@@ -20,7 +20,8 @@ import (
 // and answers 202 otherwise, saying spilled for every other batch. It fails
 // with a dropped connection ("drop"), a 503 saying nothing about single
 // records ("503-opaque", as ALB's own page), or ingest's 503 for records 0
-// and 2 only: by index with the stored ids ("503") or by id ("503-ids").
+// and 2 only: as ingest answers, by index and id with the stored ids
+// ("503"), or by id alone ("503-ids").
 type lgFake struct {
 	t      *testing.T
 	fail   string
@@ -113,7 +114,7 @@ func (f *lgFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.retry[key] = strings.Join(failed, ",")
 		f.mu.Unlock()
-		body := map[string]any{"error": "no", "stored": stored, "failed": failedIdx}
+		body := map[string]any{"error": "no", "stored": stored, "failed": failedIdx, "failedIds": failed}
 		if f.fail == "503-ids" {
 			body = map[string]any{"error": "no", "failed": failed}
 		}
@@ -151,7 +152,7 @@ func TestLoadGen(t *testing.T) {
 		producers int
 		batch     int
 	}{
-		{name: "503 by index with stored ids: only the failed records again", fail: "503", retries: 3, producers: 3, batch: 4},
+		{name: "503 by index and id with stored ids: only the failed records again", fail: "503", retries: 3, producers: 3, batch: 4},
 		{name: "503 by id: only the failed records again", fail: "503-ids", retries: 3, producers: 2, batch: 3},
 		{name: "503 without a list: the whole batch again", fail: "503-opaque", retries: 3, producers: 2, batch: 4},
 		{name: "dropped connection first, then 202 on a retry", fail: "drop", retries: 2, producers: 2, batch: 5},
@@ -282,6 +283,9 @@ func TestLgFailed(t *testing.T) {
 	}{
 		{"indices with stored ids", `{"stored":["b"],"failed":[0,2]}`, []bool{true, false, true}},
 		{"ids", `{"failed":["c"]}`, []bool{false, false, true}},
+		{"failedIds beside failed, as ingest answers", `{"stored":["b"],"failed":[0,2],"failedIds":["a","c"]}`, []bool{true, false, true}},
+		{"failedIds win over indices", `{"failed":[0],"failedIds":["c"]}`, []bool{false, false, true}},
+		{"failedIds naming an unknown id", `{"failed":[0],"failedIds":["zz"]}`, nil},
 		{"objects", `{"failed":[{"index":0,"id":"a"},{"index":1}]}`, []bool{true, true, false}},
 		{"object id wins over its index", `{"failed":[{"index":0,"id":"b"}]}`, []bool{false, true, false}},
 		{"not in stored is not stored", `{"stored":["b"],"failed":[0]}`, []bool{true, false, true}},

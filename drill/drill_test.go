@@ -61,7 +61,7 @@ const gaMoveDelay = 30 * time.Second
 // drillParallel is how many scenarios run at once. Each starts its own
 // processes on free ports and mostly waits (health-check intervals, the move
 // delay), so they share the machine well.
-var drillParallel = flag.Int("drill.parallel", 8, "drill scenarios run at once")
+var drillParallel = flag.Int("drill.parallel", 0, "drill scenarios run at once (0: all)")
 
 // TestDrill runs short drills against the synthesized app and checks the
 // project's promise for every fault the design says it survives: nothing
@@ -94,9 +94,14 @@ func TestDrill(t *testing.T) {
 		{"spill bucket fails while Kinesis is down", Options{Fault: FaultSpill, Failure: FailKill}},
 		{"secrets manager fails", Options{Fault: FaultSecrets}},
 		{"sink bucket fails", Options{Fault: FaultSink}},
-		{"region unreachable", Options{Fault: FaultUnreachable, Failure: FailDrop}},
+		{"region unreachable, drops", Options{Fault: FaultUnreachable, Failure: FailDrop}},
+		{"region unreachable, refuses", Options{Fault: FaultUnreachable, Failure: FailRefuse}},
 	}
-	slots := make(chan struct{}, max(*drillParallel, 1))
+	n := *drillParallel
+	if n <= 0 {
+		n = len(tests)
+	}
+	slots := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for _, tt := range tests {
 		// t.Run from several goroutines runs the scenarios at once without

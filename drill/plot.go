@@ -185,11 +185,12 @@ type plMarker struct {
 }
 
 // WriteSVG writes the timeline as a self-contained SVG (no external fonts,
-// images or scripts): per region the accepted records/s (solid) and spilled
-// records/s (dashed), health bands per region under the plot (green healthy,
-// red unhealthy), vertical markers for the Kinesis failure, each region
-// turning unhealthy, traffic moved, Kinesis back and spill drained, axes and a
-// legend. The same timeline gives the same bytes.
+// images or scripts): per region the accepted records/s (solid line), the
+// spilled records/s (shaded area under it) and, when any, the records of
+// failed requests/s (dotted), health bands per region under the plot (green
+// healthy, red unhealthy), vertical markers for the failure, each region
+// turning unhealthy, traffic moved, the recovery, spill drained and traffic
+// back, axes and a legend. The same timeline gives the same bytes.
 func (tl *Timeline) WriteSVG(w io.Writer) error {
 	step := tl.Step
 	if step <= 0 {
@@ -222,6 +223,7 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 	add(tl.MovedAt, "traffic moved", "#212121", "8 3", 2)
 	add(tl.RecoveryAt, backLabel, "#1b5e20", "", 3)
 	add(tl.DrainedAt, "spill drained", "#0d47a1", "2 2", 4)
+	add(tl.backAt(), "traffic back", "#212121", "2 4", 5)
 	slices.SortStableFunc(marks, func(a, b plMarker) int {
 		return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.order, b.order))
 	})
@@ -267,7 +269,7 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 	if failures {
 		series = 3
 	}
-	legendItems := series*len(tl.Regions) + 2 + 5
+	legendItems := series*len(tl.Regions) + 2 + 6
 	const legendCols, legendColW, legendRowH = 4, 225, 18
 	height := legendTop + ((legendItems+legendCols-1)/legendCols)*legendRowH + 10
 
@@ -314,10 +316,18 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 	// Series. Regions often run at the same rate: each line is narrower
 	// than the one drawn before it, so a line on top leaves the one below
 	// visible.
+	// Spilled records are a part of the accepted ones: shaded areas under
+	// the lines, so a region that spills everything still shows both.
+	for i, r := range tl.Regions {
+		if pts := plPoints(tl.Spilled[r], stepS, x, y); pts != "" {
+			n := len(tl.Spilled[r])
+			fmt.Fprintf(&b, `<polygon fill="%s" fill-opacity="%s" stroke="none" points="%s,%s %s %s,%s"/>`+"\n", plColors[i%len(plColors)], plAreaOpacity,
+				plF(x(0.5*stepS)), plF(y(0)), pts, plF(x((float64(n)-0.5)*stepS)), plF(y(0)))
+		}
+	}
 	for i, r := range tl.Regions {
 		color, width := plColors[i%len(plColors)], plWidthOf(i)
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%s" stroke-linejoin="round" points="%s"/>`+"\n", color, width, plPoints(tl.Accepted[r], stepS, x, y))
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%s" stroke-dasharray="6 4" points="%s"/>`+"\n", color, width, plPoints(tl.Spilled[r], stepS, x, y))
 		if failures {
 			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%s" stroke-dasharray="1 3" stroke-linecap="round" points="%s"/>`+"\n", color, width, plPoints(tl.Failed[r], stepS, x, y))
 		}
@@ -389,26 +399,27 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="%s"%s/>`+"\n", cx, cy, cx+28, cy, color, width, d)
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", cx+34, cy+4, plEsc(label))
 	}
-	boxItem := func(label, color string) {
+	boxItem := func(label, color, opacity string) {
 		cx, cy := pos()
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="28" height="10" fill="%s"/>`+"\n", cx, cy-5, color)
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="28" height="10" fill="%s" fill-opacity="%s"/>`+"\n", cx, cy-5, color, opacity)
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", cx+34, cy+4, plEsc(label))
 	}
 	for i, r := range tl.Regions {
 		color := plColors[i%len(plColors)]
 		lineItem(r+" accepted records/s", color, "", plWidthOf(i))
-		lineItem(r+" spilled records/s", color, "6 4", plWidthOf(i))
+		boxItem(r+" spilled records/s", color, plAreaOpacity)
 		if failures {
 			lineItem(r+" records in failed requests/s", color, "1 3", plWidthOf(i))
 		}
 	}
-	boxItem("healthy", plGreen)
-	boxItem("unhealthy", plRed)
+	boxItem("healthy", plGreen, "1")
+	boxItem("unhealthy", plRed, "1")
 	lineItem(failLabel, "#b71c1c", "", "1.5")
 	lineItem("region unhealthy", plRed, "4 3", "1.5")
 	lineItem("traffic moved", "#212121", "8 3", "1.5")
 	lineItem(backLabel, "#1b5e20", "", "1.5")
 	lineItem("spill drained", "#0d47a1", "2 2", "1.5")
+	lineItem("traffic back", "#212121", "2 4", "1.5")
 
 	b.WriteString("</svg>\n")
 	_, err := w.Write(b.Bytes())
@@ -416,6 +427,30 @@ func (tl *Timeline) WriteSVG(w io.Writer) error {
 		return fmt.Errorf("write svg: %w", err)
 	}
 	return nil
+}
+
+// plAreaOpacity is the spilled areas' opacity.
+const plAreaOpacity = "0.3"
+
+// backAt is when routing took the region that traffic moved away from back
+// in (zero: it did not).
+func (tl *Timeline) backAt() time.Time {
+	if tl.MovedAt.IsZero() {
+		return time.Time{}
+	}
+	region := ""
+	for _, ev := range tl.Health {
+		if ev.Kind != EventRoute || ev.At.Before(tl.MovedAt) {
+			continue
+		}
+		switch {
+		case region == "" && strings.HasPrefix(ev.Detail, RouteOut):
+			region = ev.Region
+		case region != "" && ev.Region == region && strings.HasPrefix(ev.Detail, RouteIn):
+			return ev.At
+		}
+	}
+	return time.Time{}
 }
 
 // plWidthOf is the stroke width of region i's lines.

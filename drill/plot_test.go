@@ -129,8 +129,8 @@ func TestWriteSVG(t *testing.T) {
 			name: "drill",
 			tl:   plExample,
 			want: []string{"us-east-1", "us-west-2", "Kinesis failure 15.0s", "us-east-1 unhealthy 18.2s",
-				"traffic moved 19.0s", "Kinesis back 35.0s", "spill drained 47.5s", "seconds since start", "records/s",
-				`width="1000"`, "stroke-dasharray"},
+				"traffic moved 19.0s", "Kinesis back 35.0s", "spill drained 47.5s", "traffic back 38.0s", "seconds since start", "records/s",
+				`width="1000"`, "stroke-dasharray", `<polygon fill="#1f77b4" fill-opacity="0.3"`, "us-east-1 spilled records/s"},
 		},
 		{
 			name: "failed requests and the fault's labels",
@@ -219,5 +219,41 @@ func (plFailWriter) Write([]byte) (int, error) { return 0, errors.New("disk full
 func TestWriteSVGError(t *testing.T) {
 	if err := plExample().WriteSVG(plFailWriter{}); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("got %v, want the writer's error", err)
+	}
+}
+
+func TestBackAt(t *testing.T) {
+	out := func(s float64, region string) Event {
+		return Event{At: plAt(s), Region: region, Kind: EventRoute, Detail: RouteOut + ": [a b] -> b"}
+	}
+	in := func(s float64, region string) Event {
+		return Event{At: plAt(s), Region: region, Kind: EventRoute, Detail: RouteIn + ": [a b] -> a"}
+	}
+	tests := []struct {
+		name   string
+		moved  float64 // 0: never
+		events []Event
+		want   float64 // 0: never
+	}{
+		{"never moved", 0, []Event{in(5, "a")}, 0},
+		{"moved, not back", 2, []Event{out(2, "a")}, 0},
+		{"moved and back", 2, []Event{out(2, "a"), {At: plAt(3), Region: "a", Kind: EventHealthy}, in(9, "a")}, 9},
+		{"another region back is not it", 2, []Event{out(2, "a"), in(4, "b")}, 0},
+		{"back before the move does not count", 2, []Event{in(1, "a"), out(2, "a")}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tl := &Timeline{Start: plT0, Health: tt.events}
+			if tt.moved > 0 {
+				tl.MovedAt = plAt(tt.moved)
+			}
+			want := time.Time{}
+			if tt.want > 0 {
+				want = plAt(tt.want)
+			}
+			if got := tl.backAt(); !got.Equal(want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
 	}
 }

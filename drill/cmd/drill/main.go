@@ -41,7 +41,7 @@ func main() {
 	flag.DurationVar(&o.Warmup, "warmup", 10*time.Second, "steady load before the failure")
 	flag.DurationVar(&o.Outage, "outage", 0, "longest outage (0: the failover bound + allowance + 10s, ending earlier once traffic moved; 15s when traffic is to stay)")
 	flag.DurationVar(&o.MinOutageAfterMove, "after-move", 15*time.Second, "outage time kept after traffic moved")
-	flag.DurationVar(&o.Recovery, "recovery", 30*time.Second, "load after Kinesis is back")
+	flag.DurationVar(&o.Recovery, "recovery", 60*time.Second, "load after the fault ends (long enough to see traffic come back after the move delay)")
 	flag.DurationVar(&o.Drain, "drain", 2*time.Minute, "longest wait for replay and processors after the load stops")
 	flag.Float64Var(&o.Rate, "rate", 300, "records per second over all producers")
 	flag.IntVar(&o.Producers, "producers", 6, "concurrent producers, half near each region")

@@ -73,8 +73,9 @@ const (
 	// frontTimeout bounds one request: ALB's default idle timeout. The
 	// function's own timeout is enforced by the invoker (RIE).
 	frontTimeout = 60 * time.Second
-	// frontMaxBody is ALB's limit on Lambda request and response bodies.
-	frontMaxBody = 1 << 20
+	// frontMaxBody is the ALB's limit on Lambda request and response bodies
+	// ("1 MB"; read as 10^6 bytes, the smaller reading, as ingest does).
+	frontMaxBody = 1_000_000
 	// frontAccount is the account in the target group ARNs (events only).
 	frontAccount = "123456789012"
 	// frontNotFound is the listener's default action in the template: a 404

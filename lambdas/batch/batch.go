@@ -1,0 +1,215 @@
+// Package batch reads the records of a Kinesis batch for a processor: the
+// default one (lambdas/processor) and a team's own. It is the one place that
+// parses what ingest writes to the stream, so the record format can change
+// without breaking a processor that reads through it. This comment is the
+// contract of a processor; PipelineProps.ProcessorHandler points here.
+//
+// # What the processor gets
+//
+// The processor is a Go main package (PipelineProps.ProcessorHandler) that
+// calls lambda.Start with a handler taking an events.KinesisEvent and
+// returning an events.KinesisEventResponse (github.com/aws/aws-lambda-go).
+// The construct builds it for linux/arm64 with -tags lambda.norpc. Its event
+// source mapping on the pipeline's stream starts at the oldest record kept,
+// delivers batches of up to PipelineProps.BatchSize records per shard in
+// sequence order, runs up to ParallelizationFactor batches per shard at once
+// (order is kept per partition key), and has ReportBatchItemFailures and
+// BisectBatchOnError on. A failing batch is retried RetryAttempts times
+// within MaxRecordAge; then its shard and sequence range go to the
+// ProcessorFailureQueue, and the records stay in the stream until its
+// retention ends.
+//
+// Environment: SINK_BUCKET, the pipeline's sink bucket, where the function
+// may s3:PutObject (any key); the variables of
+// PipelineProps.ProcessorEnvironment; and Lambda's own (AWS_REGION and the
+// execution role's credentials, which lambdas/env's AWS reads).
+//
+// # What Read does for you
+//
+// Convert the event with kinesisevent.Records and call Read. It returns, in
+// batch order:
+//   - Items: the envelopes to handle (record.Envelope: id, producer, region,
+//     receivedAt, data...), each with the index and sequence number of the
+//     Kinesis record that carried it;
+//   - Bad: the records that are not valid envelopes, with the error;
+//
+// and skips, counting them: canaries (the health probe's records, which
+// travel the whole pipeline up to the processor) and copies within the batch
+// (an envelope with the same producer, id and payload as an earlier Item;
+// see record.Envelope.Duplicate). The same identity with another payload is a
+// conflict: a producer reusing an id. Both are kept, the later one with
+// Item.Conflict set; never merge them.
+//
+// # What your code must do
+//
+//   - Write idempotently. Delivery is at least once: a record comes again when
+//     a batch is retried, when ingest retried a write Kinesis had stored, and
+//     when replay wrote back a record ingest had spilled. Derive output keys
+//     from the batch (shard and first and last sequence numbers, as the
+//     default processor does), so a retried batch overwrites what it wrote,
+//     and let readers de-duplicate by (producer, id) and payload.
+//   - Decide what to do with Bad records: keep them somewhere (the default
+//     processor writes them to a quarantine prefix). Failing them blocks the
+//     shard until MaxRecordAge, since a retry cannot make them valid.
+//   - Report what it did not handle: handle Items in order and, at the first
+//     failure, return Batch.FailedFrom(i), i being the index of the first
+//     Kinesis record not handled (Item.Index or Bad.Index), as the
+//     BatchItemFailures (kinesisevent.Response). Lambda retries from there.
+//     Everything before i must be done: handled, kept as bad, or skipped.
+//   - Return a nil error, also when part of the batch failed. An error, a
+//     panic or a timeout is a function error: the mapping retries the whole
+//     batch, split in halves, and everything written is written again.
+//   - Finish before the invocation's deadline (ctx's): start no call that
+//     could outlast it, and report what is left instead.
+//
+// # Versions
+//
+// Read tells the format of each Kinesis record from its data. Today a
+// Kinesis record holds one envelope (the JSON that record.Envelope.Append
+// writes). A later format may pack several envelopes into one Kinesis
+// record: Read then returns one Item per envelope, consecutive and sharing
+// the Index of their record, and reads records of every earlier format too.
+// Failures are still reported per Kinesis record, since Kinesis retries a
+// record whole: a failure at any envelope reports its record, and the retry
+// brings the record's earlier envelopes again, which idempotent writes
+// absorb. A record of which only some envelopes are unreadable gives Items
+// for the others and a Bad holding the unreadable part. Code that reads
+// Items, Bad and the counts, and reports failures through FailedFrom, keeps
+// working; code that parses Record.Data itself does not.
+package batch
+
+import (
+	"errors"
+	"hash/maphash"
+	"slices"
+	"time"
+
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+// Record is one Kinesis record as the event source mapping delivers it
+// (kinesisevent.Records converts the Lambda event).
+type Record struct {
+	ShardID        string
+	SequenceNumber string
+	PartitionKey   string
+	Data           []byte
+	ArrivalTime    time.Time
+}
+
+// Item is one envelope to handle.
+type Item struct {
+	Envelope record.Envelope
+	// Index is the position in the batch of the Kinesis record that carried
+	// the envelope (Batch.Records[Index]); SequenceNumber is its sequence
+	// number. Several Items may share one.
+	Index          int
+	SequenceNumber string
+	// Conflict says an earlier Item of the batch has the same identity
+	// (producer, id) with another payload: the producer reused the id. Both
+	// are records; keep both.
+	Conflict bool
+}
+
+// Bad is a Kinesis record, or a part of one, that is not a valid envelope.
+type Bad struct {
+	// Index is the record's position in the batch (Batch.Records[Index]).
+	Index int
+	// Data is what could not be read: the record's whole data today.
+	Data []byte
+	// Err says why; errors.Is finds the record package's errors (ErrID,
+	// ErrData...) and ErrNoReceivedAt.
+	Err error
+}
+
+// Batch is what Read found in a batch.
+type Batch struct {
+	// Records is the batch as given to Read.
+	Records []Record
+	// Items are the envelopes to handle and Bad the records that are not
+	// envelopes, each in batch order.
+	Items []Item
+	Bad   []Bad
+	// Canaries and Duplicates count the envelopes skipped: health probes,
+	// and copies of an earlier Item. Conflicts counts the Items flagged
+	// Conflict.
+	Canaries, Duplicates, Conflicts int
+}
+
+// ErrNoReceivedAt marks an envelope without a receive time. Ingest always
+// sets one, and processors partition by it.
+var ErrNoReceivedAt = errors.New("envelope has no receivedAt")
+
+// Read decodes a batch. It never fails: what it cannot read is in Bad.
+func Read(recs []Record) *Batch {
+	b := &Batch{Records: recs, Items: make([]Item, 0, len(recs))}
+	// seen maps an identity to its first Item; others holds the later Items
+	// of an identity (conflicts) by payload, so a producer reusing one id
+	// throughout a batch costs no more than distinct ids. Made on the first
+	// conflict.
+	seen := make(map[record.Identity]int, len(recs))
+	var others map[payloadKey][]int
+	for i := range recs {
+		e, err := record.Decode(recs[i].Data)
+		if err == nil && e.ReceivedAt.IsZero() {
+			err = ErrNoReceivedAt
+		}
+		if err != nil {
+			b.Bad = append(b.Bad, Bad{Index: i, Data: recs[i].Data, Err: err})
+			continue
+		}
+		if e.Canary {
+			b.Canaries++
+			continue
+		}
+		id := e.Identity()
+		conflict := false
+		if j, ok := seen[id]; ok {
+			if e.Duplicate(&b.Items[j].Envelope) {
+				b.Duplicates++
+				continue
+			}
+			k := payloadKey{id, e.Encoding, maphash.Bytes(payloadSeed, e.Data)}
+			if slices.ContainsFunc(others[k], func(j int) bool { return e.Duplicate(&b.Items[j].Envelope) }) {
+				b.Duplicates++
+				continue
+			}
+			if others == nil {
+				others = make(map[payloadKey][]int)
+			}
+			others[k] = append(others[k], len(b.Items))
+			conflict = true
+			b.Conflicts++
+		} else {
+			seen[id] = len(b.Items)
+		}
+		b.Items = append(b.Items, Item{Envelope: e, Index: i, SequenceNumber: recs[i].SequenceNumber, Conflict: conflict})
+	}
+	return b
+}
+
+// payloadKey groups the conflicting Items of one identity by payload. The
+// hash only narrows the search: Duplicate compares the bytes.
+type payloadKey struct {
+	id       record.Identity
+	encoding string
+	sum      uint64
+}
+
+var payloadSeed = maphash.MakeSeed()
+
+// FailedFrom returns the sequence numbers to report as BatchItemFailures when
+// the records from Records[i] on were not handled: all of them, in batch
+// order (Lambda retries from the first). i <= 0 reports the whole batch,
+// i >= len(Records) nothing.
+func (b *Batch) FailedFrom(i int) []string {
+	i = max(i, 0)
+	if i >= len(b.Records) {
+		return nil
+	}
+	out := make([]string, len(b.Records)-i)
+	for n, r := range b.Records[i:] {
+		out[n] = r.SequenceNumber
+	}
+	return out
+}

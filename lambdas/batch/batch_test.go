@@ -1,0 +1,183 @@
+package batch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/twinstream/twinstream/lambdas/record"
+)
+
+var h10 = time.Date(2025, 3, 4, 10, 15, 0, 123e6, time.UTC)
+
+// env returns an envelope from producer p with id id and JSON data.
+func env(p, id, data string) record.Envelope {
+	return record.Envelope{ID: id, Producer: p, Region: "eu-west-1", ReceivedAt: h10, PartitionKey: id,
+		Encoding: record.EncodingJSON, Data: json.RawMessage(data)}
+}
+
+func canary(id string) record.Envelope {
+	e := env("", id, `{"probe":"health"}`)
+	e.Canary = true
+	return e
+}
+
+// recsOf builds Kinesis records with sequence numbers 1, 2, ... from
+// envelopes or raw data (string).
+func recsOf(items ...any) []Record {
+	out := make([]Record, len(items))
+	for i, it := range items {
+		var data []byte
+		switch v := it.(type) {
+		case record.Envelope:
+			data = v.Append(nil)
+		case string:
+			data = []byte(v)
+		default:
+			panic(fmt.Sprintf("recsOf: unexpected %T", it))
+		}
+		out[i] = Record{ShardID: "shardId-000000000001", SequenceNumber: fmt.Sprint(i + 1), PartitionKey: "pk",
+			Data: data, ArrivalTime: h10.Add(time.Minute)}
+	}
+	return out
+}
+
+// got is a Batch in a comparable form: items as "index:producer/id" with
+// "!" for a conflict, bad records as their index.
+type got struct {
+	items                           []string
+	bad                             []int
+	canaries, duplicates, conflicts int
+}
+
+func summary(b *Batch) got {
+	g := got{canaries: b.Canaries, duplicates: b.Duplicates, conflicts: b.Conflicts}
+	for _, it := range b.Items {
+		s := fmt.Sprintf("%d:%s/%s", it.Index, it.Envelope.Producer, it.Envelope.ID)
+		if it.Conflict {
+			s += "!"
+		}
+		g.items = append(g.items, s)
+	}
+	for _, bad := range b.Bad {
+		g.bad = append(g.bad, bad.Index)
+	}
+	return g
+}
+
+func TestRead(t *testing.T) {
+	a, b := env("p", "a", `{"n":1}`), env("p", "b", `{"n":2}`)
+	noTime := a
+	noTime.ReceivedAt = time.Time{}
+	base64 := env("p", "a", `"AQ=="`)
+	base64.Encoding = record.EncodingBase64
+	tests := []struct {
+		name string
+		recs []Record
+		want got
+	}{
+		{name: "empty", recs: nil},
+		{name: "envelopes in batch order", recs: recsOf(b, a), want: got{items: []string{"0:p/b", "1:p/a"}}},
+		{name: "canaries skipped", recs: recsOf(canary("k1"), a, canary("k2")), want: got{items: []string{"1:p/a"}, canaries: 2}},
+		{name: "a copy later in the batch skipped", recs: recsOf(a, b, a, a), want: got{items: []string{"0:p/a", "1:p/b"}, duplicates: 2}},
+		{
+			name: "a copy received at another time is a copy",
+			recs: recsOf(a, func() record.Envelope { e := a; e.ReceivedAt = h10.Add(time.Hour); e.Region = "us-east-1"; return e }()),
+			want: got{items: []string{"0:p/a"}, duplicates: 1},
+		},
+		{
+			name: "two producers' same id are two records",
+			recs: recsOf(env("team-a", "order-1", `1`), env("team-b", "order-1", `1`), env("", "order-1", `1`)),
+			want: got{items: []string{"0:team-a/order-1", "1:team-b/order-1", "2:/order-1"}},
+		},
+		{
+			name: "same identity, other payload: kept and flagged; its copies skipped",
+			recs: recsOf(a, env("p", "a", `[2]`), env("p", "a", `[3]`), env("p", "a", `[2]`), a, env("p", "a", `[3]`)),
+			want: got{items: []string{"0:p/a", "1:p/a!", "2:p/a!"}, duplicates: 3, conflicts: 2},
+		},
+		{
+			name: "same data in another encoding is another payload",
+			recs: recsOf(env("p", "a", `"AQ=="`), base64),
+			want: got{items: []string{"0:p/a", "1:p/a!"}, conflicts: 1},
+		},
+		{
+			name: "bad records returned apart, in batch order",
+			recs: recsOf("not json", a, `{"id":"x"}`, noTime, ""),
+			want: got{items: []string{"1:p/a"}, bad: []int{0, 2, 3, 4}},
+		},
+		{
+			name: "a bad record is no original: its copy is read",
+			recs: recsOf(noTime, a),
+			want: got{items: []string{"1:p/a"}, bad: []int{0}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bt := Read(tt.recs)
+			if g := summary(bt); !reflect.DeepEqual(g, tt.want) {
+				t.Errorf("got %+v, want %+v", g, tt.want)
+			}
+			for _, it := range bt.Items {
+				want, err := record.Decode(tt.recs[it.Index].Data)
+				if err != nil || !reflect.DeepEqual(it.Envelope, want) {
+					t.Errorf("item %d: got %+v, want %+v (%v)", it.Index, it.Envelope, want, err)
+				}
+				if it.SequenceNumber != tt.recs[it.Index].SequenceNumber {
+					t.Errorf("item %d: got sequence number %s, want %s", it.Index, it.SequenceNumber, tt.recs[it.Index].SequenceNumber)
+				}
+			}
+			for _, bad := range bt.Bad {
+				if bad.Err == nil || string(bad.Data) != string(tt.recs[bad.Index].Data) {
+					t.Errorf("bad %d: got %q, %v, want the record's data and an error", bad.Index, bad.Data, bad.Err)
+				}
+			}
+		})
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	noTime := env("p", "a", `1`)
+	noTime.ReceivedAt = time.Time{}
+	tests := []struct {
+		name string
+		data any
+		want error
+	}{
+		{"no receivedAt", noTime, ErrNoReceivedAt},
+		{"bad id", `{"id":"","region":"r","receivedAt":"2025-03-04T10:00:00Z","partitionKey":"p","encoding":"json","data":1}`, record.ErrID},
+		{"bad base64", `{"id":"a","region":"r","receivedAt":"2025-03-04T10:00:00Z","partitionKey":"p","encoding":"base64","data":"!!"}`, record.ErrData},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := Read(recsOf(tt.data))
+			if len(b.Bad) != 1 || !errors.Is(b.Bad[0].Err, tt.want) {
+				t.Fatalf("got bad %v, want one with %v", b.Bad, tt.want)
+			}
+		})
+	}
+}
+
+func TestFailedFrom(t *testing.T) {
+	b := Read(recsOf(env("p", "a", `1`), "bad", canary("k")))
+	tests := []struct {
+		from int
+		want []string
+	}{
+		{-1, []string{"1", "2", "3"}},
+		{0, []string{"1", "2", "3"}},
+		{1, []string{"2", "3"}},
+		{2, []string{"3"}},
+		{3, nil},
+		{4, nil},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.from), func(t *testing.T) {
+			if got := b.FailedFrom(tt.from); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

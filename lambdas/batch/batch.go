@@ -36,9 +36,11 @@
 // and skips, counting them: canaries (the health probe's records, which
 // travel the whole pipeline up to the processor) and copies within the batch
 // (an envelope with the same producer, id and payload as an earlier Item;
-// see record.Envelope.Duplicate). The same identity with another payload is a
-// conflict: a producer reusing an id. Both are kept, the later one with
-// Item.Conflict set; never merge them.
+// see record.Envelope.Duplicate). Ids are unique per producer only, and an
+// empty producer (envelopes older than the field) is a namespace of its own.
+// The same identity with another payload is a conflict: a producer reusing
+// an id. Both are kept, the later one with Item.Conflict set; never merge
+// them.
 //
 // # What your code must do
 //

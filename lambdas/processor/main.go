@@ -8,13 +8,13 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/twinstream/twinstream/lambdas/batch/kinesisevent"
 	"github.com/twinstream/twinstream/lambdas/env"
 	"github.com/twinstream/twinstream/lambdas/processor/processor"
 )
@@ -61,7 +61,7 @@ func setup(ctx context.Context, r *env.Reader) (*handler, error) {
 // so the function reports what is left instead of timing out (a timeout is a
 // function error too).
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
-	res, err := h.p.Run(ctx, records(ev))
+	res, err := h.p.Run(ctx, kinesisevent.Records(ev))
 	attrs := []any{"records", res.Records, "written", res.Written, "quarantined", res.Quarantined,
 		"canaries", res.Canaries, "duplicates", res.Duplicates, "conflicts", res.Conflicts, "objects", len(res.Keys)}
 	if res.Conflicts > 0 {
@@ -84,30 +84,5 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	default:
 		slog.InfoContext(ctx, "processor: batch stored", attrs...)
 	}
-	return response(res.Failed), nil
-}
-
-// records converts the Lambda event. The shard id is the part of the event id
-// before ':' ("shardId-000000000003:4965...").
-func records(ev events.KinesisEvent) []processor.Record {
-	out := make([]processor.Record, len(ev.Records))
-	for i, r := range ev.Records {
-		shard, _, _ := strings.Cut(r.EventID, ":")
-		out[i] = processor.Record{
-			ShardID:        shard,
-			SequenceNumber: r.Kinesis.SequenceNumber,
-			PartitionKey:   r.Kinesis.PartitionKey,
-			Data:           r.Kinesis.Data,
-			ArrivalTime:    r.Kinesis.ApproximateArrivalTimestamp.Time,
-		}
-	}
-	return out
-}
-
-func response(failed []string) events.KinesisEventResponse {
-	var resp events.KinesisEventResponse
-	for _, seq := range failed {
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: seq})
-	}
-	return resp
+	return kinesisevent.Response(res.Failed), nil
 }

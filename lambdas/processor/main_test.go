@@ -46,49 +46,6 @@ func fixture(t *testing.T) events.KinesisEvent {
 	return ev
 }
 
-func TestRecords(t *testing.T) {
-	recs := records(fixture(t))
-	if len(recs) != 3 {
-		t.Fatalf("got %d records, want 3", len(recs))
-	}
-	arrival := time.Date(2025, 3, 4, 10, 15, 0, 250e6, time.UTC)
-	for i, want := range []struct{ seq, pk, id string }{
-		{seq1, "01JNKZQ4V8D6G2X7M3P9R5T1WA", "01JNKZQ4V8D6G2X7M3P9R5T1WA"},
-		{seq2, "canary-us-east-1", "canary-us-east-1-01JNKZQ4VA0000000000000000"},
-		{seq3, "customer-7", "order-42"},
-	} {
-		r := recs[i]
-		if r.ShardID != "shardId-000000000003" || r.SequenceNumber != want.seq || r.PartitionKey != want.pk {
-			t.Errorf("record %d: got %s %s %s, want shardId-000000000003 %s %s", i, r.ShardID, r.SequenceNumber, r.PartitionKey, want.seq, want.pk)
-		}
-		// JSON floats make the timestamp exact only to the microsecond.
-		if d := r.ArrivalTime.Sub(arrival.Add(time.Duration(i) * 500 * time.Millisecond)); d < -time.Microsecond || d > time.Microsecond {
-			t.Errorf("record %d: got arrival %v, want %v", i, r.ArrivalTime, arrival)
-		}
-		e, err := record.Decode(r.Data)
-		if err != nil || e.ID != want.id {
-			t.Errorf("record %d: got envelope %q, %v, want id %s", i, e.ID, err, want.id)
-		}
-	}
-}
-
-func TestRecordsShardID(t *testing.T) {
-	tests := []struct{ eventID, want string }{
-		{"shardId-000000000003:4965", "shardId-000000000003"},
-		{"shardId-000000000003", "shardId-000000000003"},
-		{"", ""},
-		{":1", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.eventID, func(t *testing.T) {
-			recs := records(events.KinesisEvent{Records: []events.KinesisEventRecord{{EventID: tt.eventID}}})
-			if recs[0].ShardID != tt.want {
-				t.Errorf("got %q, want %q", recs[0].ShardID, tt.want)
-			}
-		})
-	}
-}
-
 func TestHandle(t *testing.T) {
 	key := "records/region=us-east-1/dt=2025-03-04/hr=10/shardId-000000000003-" + seq1 + "-" + seq3 + ".ndjson.gz"
 	tests := []struct {

@@ -67,7 +67,7 @@ func hours(n int) []Record {
 	for i := range items {
 		items[i] = env(fmt.Sprint("r", i), h10.Add(time.Duration(i)*time.Hour))
 	}
-	return batch(items...)
+	return recsOf(items...)
 }
 
 // invoke runs p on recs as an invocation with the function timeout fn would:
@@ -187,7 +187,7 @@ func TestRunSlowS3NearDeadline(t *testing.T) {
 	p := &Processor{Client: hang, Region: "us-east-1", Bucket: "sink", Margin: time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	recs := batch(env("a", h10), env("b", h11))
+	recs := recsOf(env("a", h10), env("b", h11))
 	res, err := p.Run(ctx, recs)
 	if ctx.Err() != nil {
 		t.Errorf("Run returned after the deadline, want before (a Lambda timeout)")

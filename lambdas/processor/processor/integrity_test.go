@@ -214,7 +214,7 @@ func FuzzRun(f *testing.F) {
 			items = append(items, p)
 		}
 		items = append(items, env("first", h10))
-		recs := batch(items...)
+		recs := recsOf(items...)
 
 		s := failingAt(int(failAt))
 		res, err := newProcessor(s).Run(context.Background(), recs)
@@ -284,7 +284,7 @@ func mixedBatch() []Record {
 			items = append(items, with(`{"changed":true}`, e)) // a conflict
 		}
 	}
-	return batch(append(items, items[3], items[10])...) // copies, far from their originals
+	return recsOf(append(items, items[3], items[10])...) // copies, far from their originals
 }
 
 // TestRunRetryMixedHours tries to lose a record through a failed put in the

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/twinstream/twinstream/lambdas/batch"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
@@ -52,13 +52,7 @@ func (f PutObjectFunc) PutObject(ctx context.Context, in *s3.PutObjectInput, opt
 }
 
 // Record is one Kinesis record as the event source mapping delivers it.
-type Record struct {
-	ShardID        string
-	SequenceNumber string
-	PartitionKey   string
-	Data           []byte
-	ArrivalTime    time.Time
-}
+type Record = batch.Record
 
 // Processor writes batches to the sink bucket. Its methods are safe for
 // concurrent use once the fields are set.
@@ -113,8 +107,9 @@ const MaxConflictIDs = 10
 var ErrDeadline = errors.New("not enough time left before the invocation's deadline")
 
 // ErrNoReceivedAt marks an envelope without a receive time: the sink is
-// partitioned by it, so such a record is quarantined.
-var ErrNoReceivedAt = errors.New("envelope has no receivedAt")
+// partitioned by it, so batch.Read returns such a record as bad and it is
+// quarantined.
+var ErrNoReceivedAt = batch.ErrNoReceivedAt
 
 // Process stores a batch and returns the sequence numbers to report as
 // BatchItemFailures. err explains them; the handler reports failed to Lambda
@@ -124,15 +119,16 @@ func (p *Processor) Process(ctx context.Context, recs []Record) (failed []string
 	return res.Failed, err
 }
 
-// object is one S3 object to write: the batch's good records of one hour, in
-// batch order, or the batch's quarantine object.
+// object is one S3 object to write: the batch's items of one hour, in batch
+// order, or the batch's quarantine object (all of batch.Bad).
 type object struct {
-	first      int // index of the object's first record in the batch
-	quarantine bool
-	hour       time.Time
-	idx        []int
-	errs       []error // quarantine only, parallel to idx
-	conflicts  []int   // sink only: the records of idx that are conflicts
+	// first and last are the indexes in the batch of the Kinesis records of
+	// the object's first and last line.
+	first, last int
+	quarantine  bool
+	hour        time.Time
+	items       []int // sink only: indexes in batch.Items
+	conflicts   int   // sink only: how many of items are conflicts
 }
 
 // Run stores a batch: one object per hour of receivedAt present in the batch
@@ -182,23 +178,24 @@ func (p *Processor) Run(ctx context.Context, recs []Record) (Result, error) {
 	if len(recs) == 0 {
 		return res, nil
 	}
+	b := batch.Read(recs)
 	if p.Client == nil || p.Bucket == "" {
-		res.Failed = seqs(recs)
+		res.Failed = b.FailedFrom(0)
 		return res, errors.New("processor: s3 client and bucket are required")
 	}
-	envs := make([]record.Envelope, len(recs))
-	objs := classify(recs, envs, &res)
+	res.Canaries, res.Duplicates = b.Canaries, b.Duplicates
+	objs := group(b)
 
 	s := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(s)
 	for _, o := range objs {
 		var key string
 		if o.quarantine {
-			key = p.key(p.quarantinePrefix(), recs[o.idx[0]].ArrivalTime, recs, o)
-			s.raw = quarantineLines(s.raw[:0], recs, o)
+			key = p.key(p.quarantinePrefix(), recs[o.first].ArrivalTime, recs, o)
+			s.raw = quarantineLines(s.raw[:0], b)
 		} else {
 			key = p.key(p.sinkPrefix(), o.hour, recs, o)
-			s.raw = sinkLines(s.raw[:0], envs, o)
+			s.raw = sinkLines(s.raw[:0], b.Items, o)
 		}
 		err := gzipTo(&s.gz, s.raw)
 		var timeout time.Duration
@@ -209,122 +206,77 @@ func (p *Processor) Run(ctx context.Context, recs []Record) (Result, error) {
 			err = p.put(ctx, key, s.gz.Bytes(), timeout)
 		}
 		if err != nil {
-			res.Failed = seqs(recs[o.first:])
+			res.Failed = b.FailedFrom(o.first)
 			return res, fmt.Errorf("write s3://%s/%s: %w", p.Bucket, key, err)
 		}
 		res.Keys = append(res.Keys, key)
 		if o.quarantine {
-			res.Quarantined += len(o.idx)
+			res.Quarantined += len(b.Bad)
 			continue
 		}
-		res.Written += len(o.idx)
-		res.Conflicts += len(o.conflicts)
-		for _, i := range o.conflicts[:min(len(o.conflicts), MaxConflictIDs-len(res.ConflictIDs))] {
-			res.ConflictIDs = append(res.ConflictIDs, envs[i].Identity())
+		res.Written += len(o.items)
+		res.Conflicts += o.conflicts
+		for _, i := range o.items {
+			if o.conflicts == 0 || len(res.ConflictIDs) == MaxConflictIDs {
+				break
+			}
+			if b.Items[i].Conflict {
+				res.ConflictIDs = append(res.ConflictIDs, b.Items[i].Envelope.Identity())
+			}
 		}
 	}
 	return res, nil
 }
 
-// classify decodes every record into envs and groups the records into
-// objects, ordered by their first record: one per hour of receivedAt, and
-// one for bad records.
-//
-// Only a copy is dropped: a record whose producer, id and payload an earlier
-// kept record of the batch has. Ids are unique per producer only (an empty
-// producer, in envelopes older than the field, is a namespace of its own),
-// and the same identity with another payload is a record too: it is written
-// and counted as a conflict, never merged away.
-func classify(recs []Record, envs []record.Envelope, res *Result) []*object {
+// group sorts the batch into objects, ordered by their first record: one per
+// hour of receivedAt, and one for the bad records. batch.Read has dropped
+// canaries and copies, and kept conflicts (the same identity with another
+// payload) as records of their own.
+func group(b *batch.Batch) []*object {
 	var (
 		objs []*object
-		q    *object
-		// cur is the previous good record's object, hours every hour's
-		// object (made when a second hour appears): most batches have one.
+		// cur is the previous item's object, hours every hour's object
+		// (made when a second hour appears): most batches have one.
 		cur   *object
 		hours map[int64]*object
-		// seen maps an identity to its first kept record; others holds
-		// the later kept ones (conflicts) by payload, so that a producer
-		// reusing one id throughout a batch costs no more than distinct
-		// ids. Made on the first conflict.
-		seen   = make(map[record.Identity]int, len(recs))
-		others map[payloadKey][]int
 	)
-	for i := range recs {
-		e, err := record.Decode(recs[i].Data)
-		if err == nil && e.ReceivedAt.IsZero() {
-			err = ErrNoReceivedAt
-		}
-		if err != nil {
-			if q == nil {
-				q = &object{first: i, quarantine: true}
-				objs = append(objs, q)
-			}
-			q.idx = append(q.idx, i)
-			q.errs = append(q.errs, err)
-			continue
-		}
-		if e.Canary {
-			res.Canaries++
-			continue
-		}
-		id := e.Identity()
-		conflict := false
-		if j, ok := seen[id]; ok {
-			if e.Duplicate(&envs[j]) {
-				res.Duplicates++
-				continue
-			}
-			k := payloadKey{id, e.Encoding, maphash.Bytes(payloadSeed, e.Data)}
-			if slices.ContainsFunc(others[k], func(j int) bool { return e.Duplicate(&envs[j]) }) {
-				res.Duplicates++
-				continue
-			}
-			if others == nil {
-				others = make(map[payloadKey][]int)
-			}
-			others[k] = append(others[k], i)
-			conflict = true
-		} else {
-			seen[id] = i
-		}
-		h := e.ReceivedAt.UTC().Truncate(time.Hour)
+	for i := range b.Items {
+		it := &b.Items[i]
+		h := it.Envelope.ReceivedAt.UTC().Truncate(time.Hour)
 		if cur == nil || !cur.hour.Equal(h) {
 			if cur != nil && hours == nil {
 				hours = map[int64]*object{cur.hour.Unix(): cur}
 			}
 			cur = hours[h.Unix()]
 			if cur == nil {
-				cur = &object{first: i, hour: h}
+				cur = &object{first: it.Index, hour: h}
 				objs = append(objs, cur)
 				if hours != nil {
 					hours[h.Unix()] = cur
 				}
 			}
 		}
-		cur.idx = append(cur.idx, i)
-		if conflict {
-			cur.conflicts = append(cur.conflicts, i)
+		cur.items = append(cur.items, i)
+		cur.last = it.Index
+		if it.Conflict {
+			cur.conflicts++
 		}
-		envs[i] = e
+	}
+	if len(b.Bad) > 0 {
+		q := &object{first: b.Bad[0].Index, last: b.Bad[len(b.Bad)-1].Index, quarantine: true}
+		at := slices.IndexFunc(objs, func(o *object) bool { return o.first > q.first })
+		if at < 0 {
+			at = len(objs)
+		}
+		objs = slices.Insert(objs, at, q)
 	}
 	return objs
 }
 
-// payloadKey groups the conflicting records of one identity by payload. The
-// hash only narrows the search: Duplicate compares the bytes.
-type payloadKey struct {
-	id       record.Identity
-	encoding string
-	sum      uint64
-}
-
-var payloadSeed = maphash.MakeSeed()
-
 // key is <prefix>/region=<r>/dt=<yyyy-mm-dd>/hr=<hh>/<shard>-<firstSeq>-<lastSeq>.ndjson.gz.
 func (p *Processor) key(prefix string, t time.Time, recs []Record, o *object) string {
 	t = t.UTC()
-	first, last := recs[o.idx[0]], recs[o.idx[len(o.idx)-1]]
+	first, last := recs[o.first], recs[o.last]
 	return fmt.Sprintf("%s/region=%s/dt=%s/hr=%02d/%s-%s-%s.ndjson.gz",
 		prefix, p.Region, t.Format(time.DateOnly), t.Hour(),
 		keyPart(first.ShardID, "unknown"), keyPart(first.SequenceNumber, "0"), keyPart(last.SequenceNumber, "0"))
@@ -361,9 +313,9 @@ func (p *Processor) quarantinePrefix() string {
 // sinkLines appends one envelope per line. Append re-encodes the envelope in
 // its one canonical form, which keeps the bytes deterministic whatever the
 // producer of the Kinesis record wrote.
-func sinkLines(dst []byte, envs []record.Envelope, o *object) []byte {
-	for _, i := range o.idx {
-		e := &envs[i]
+func sinkLines(dst []byte, items []batch.Item, o *object) []byte {
+	for _, i := range o.items {
+		e := &items[i].Envelope
 		// A raw CR or LF can only be whitespace between JSON tokens (JSON
 		// strings cannot hold them). Decode should already return compact
 		// data; this cheap guard keeps the line one line regardless.
@@ -390,24 +342,26 @@ type quarantineLine struct {
 	Data           []byte    `json:"data"` // base64
 }
 
-func quarantineLines(dst []byte, recs []Record, o *object) []byte {
-	for n, i := range o.idx {
-		r := &recs[i]
-		b, err := json.Marshal(quarantineLine{
+// quarantineLines appends one line per bad record: Data is what batch.Read
+// could not read (the Kinesis record's whole data in today's format).
+func quarantineLines(dst []byte, b *batch.Batch) []byte {
+	for _, bad := range b.Bad {
+		r := &b.Records[bad.Index]
+		line, err := json.Marshal(quarantineLine{
 			ShardID:        r.ShardID,
 			SequenceNumber: r.SequenceNumber,
 			PartitionKey:   r.PartitionKey,
 			ArrivalTime:    r.ArrivalTime.UTC(),
-			Error:          o.errs[n].Error(),
-			Data:           r.Data,
+			Error:          bad.Err.Error(),
+			Data:           bad.Data,
 		})
 		if err != nil {
 			// Only a time outside years 0-9999 fails to marshal: keep the
 			// record's data rather than lose it.
-			b, _ = json.Marshal(quarantineLine{ShardID: r.ShardID, SequenceNumber: r.SequenceNumber,
-				PartitionKey: r.PartitionKey, Error: o.errs[n].Error(), Data: r.Data})
+			line, _ = json.Marshal(quarantineLine{ShardID: r.ShardID, SequenceNumber: r.SequenceNumber,
+				PartitionKey: r.PartitionKey, Error: bad.Err.Error(), Data: bad.Data})
 		}
-		dst = append(dst, b...)
+		dst = append(dst, line...)
 		dst = append(dst, '\n')
 	}
 	return dst
@@ -488,12 +442,4 @@ func (p *Processor) put(ctx context.Context, key string, body []byte, timeout ti
 		ContentEncoding: aws.String(ContentEncoding),
 	})
 	return err
-}
-
-func seqs(recs []Record) []string {
-	out := make([]string, len(recs))
-	for i := range recs {
-		out[i] = recs[i].SequenceNumber
-	}
-	return out
 }

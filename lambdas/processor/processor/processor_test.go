@@ -61,9 +61,9 @@ func rec(seq string, data []byte) Record {
 		ArrivalTime: time.Date(2025, 3, 4, 12, 30, 0, 0, time.UTC)}
 }
 
-// batch builds records with sequence numbers 1, 2, ... from envelopes
+// recsOf builds records with sequence numbers 1, 2, ... from envelopes
 // (record.Envelope) or raw bytes ([]byte / string).
-func batch(items ...any) []Record {
+func recsOf(items ...any) []Record {
 	out := make([]Record, len(items))
 	for i, it := range items {
 		var data []byte
@@ -75,7 +75,7 @@ func batch(items ...any) []Record {
 		case string:
 			data = []byte(v)
 		default:
-			panic(fmt.Sprintf("batch: unexpected %T", it))
+			panic(fmt.Sprintf("recsOf: unexpected %T", it))
 		}
 		out[i] = rec(fmt.Sprint(i+1), data)
 	}
@@ -195,24 +195,24 @@ func TestRun(t *testing.T) {
 		conflicts []record.Identity
 	}{
 		{name: "empty batch", recs: nil},
-		{name: "only canaries", recs: batch(canary("k1", h10), canary("k2", h11)), canary: 2},
+		{name: "only canaries", recs: recsOf(canary("k1", h10), canary("k2", h11)), canary: 2},
 		{
 			name:    "one hour",
-			recs:    batch(a, b),
+			recs:    recsOf(a, b),
 			keys:    []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz"},
 			want:    map[string][]string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz": {line(a), line(b)}},
 			written: 2,
 		},
 		{
 			name:    "canaries dropped and do not split or bound a run",
-			recs:    batch(canary("k1", h10), a, canary("k2", h11), b, canary("k3", h10)),
+			recs:    recsOf(canary("k1", h10), a, canary("k2", h11), b, canary("k3", h10)),
 			keys:    []string{sinkDir + "hr=10/" + shard + "-2-4.ndjson.gz"},
 			want:    map[string][]string{sinkDir + "hr=10/" + shard + "-2-4.ndjson.gz": {line(a), line(b)}},
 			written: 2, canary: 3,
 		},
 		{
 			name: "hour change splits into two objects",
-			recs: batch(a, b, c),
+			recs: recsOf(a, b, c),
 			keys: []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz", sinkDir + "hr=11/" + shard + "-3-3.ndjson.gz"},
 			want: map[string][]string{
 				sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz": {line(a), line(b)},
@@ -222,7 +222,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "one object per hour however they interleave: 10, 11, 10 is two objects",
-			recs: batch(a, c, b),
+			recs: recsOf(a, c, b),
 			keys: []string{
 				sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz",
 				sinkDir + "hr=11/" + shard + "-2-2.ndjson.gz",
@@ -235,7 +235,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "objects in the order of their first record, days apart",
-			recs: batch(c, "bad", env("d", h10.Add(-48*time.Hour)), a, env("e", h11), b, env("f", h10.Add(-48*time.Hour))),
+			recs: recsOf(c, "bad", env("d", h10.Add(-48*time.Hour)), a, env("e", h11), b, env("f", h10.Add(-48*time.Hour))),
 			keys: []string{
 				sinkDir + "hr=11/" + shard + "-1-5.ndjson.gz",
 				quarDir + shard + "-2-2.ndjson.gz",
@@ -251,21 +251,21 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name:    "same id twice keeps the first",
-			recs:    batch(a, b, env("a", h11), b),
+			recs:    recsOf(a, b, env("a", h11), b),
 			keys:    []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz"},
 			want:    map[string][]string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz": {line(a), line(b)}},
 			written: 2, dup: 2,
 		},
 		{
 			name:    "same id and payload in another hour is a copy",
-			recs:    batch(a, env("a", h11)),
+			recs:    recsOf(a, env("a", h11)),
 			keys:    []string{sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz"},
 			want:    map[string][]string{sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz": {line(a)}},
 			written: 1, dup: 1,
 		},
 		{
 			name: "two producers' same id are two records",
-			recs: batch(by("team-a", env("order-1", h10)), by("team-b", env("order-1", h10)), by("team-a", env("order-1", h10))),
+			recs: recsOf(by("team-a", env("order-1", h10)), by("team-b", env("order-1", h10)), by("team-a", env("order-1", h10))),
 			keys: []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz"},
 			want: map[string][]string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz": {
 				line(by("team-a", env("order-1", h10))), line(by("team-b", env("order-1", h10))),
@@ -274,7 +274,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "no producer is a namespace of its own",
-			recs: batch(a, by("team-a", a), a),
+			recs: recsOf(a, by("team-a", a), a),
 			keys: []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz"},
 			want: map[string][]string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz": {
 				line(a), line(by("team-a", a)),
@@ -283,7 +283,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "same id with another payload is written and counted as a conflict",
-			recs: batch(by("p", a), by("p", with(`[2]`, a)), by("p", with(`[3]`, a)), by("p", a), by("p", with(`[2]`, a)), b),
+			recs: recsOf(by("p", a), by("p", with(`[2]`, a)), by("p", with(`[3]`, a)), by("p", a), by("p", with(`[2]`, a)), b),
 			keys: []string{sinkDir + "hr=10/" + shard + "-1-6.ndjson.gz"},
 			want: map[string][]string{sinkDir + "hr=10/" + shard + "-1-6.ndjson.gz": {
 				line(by("p", a)), line(by("p", with(`[2]`, a))), line(by("p", with(`[3]`, a))), line(b),
@@ -293,7 +293,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "same data in another encoding is another payload",
-			recs: batch(with(`"AQ=="`, a), func() record.Envelope { e := with(`"AQ=="`, a); e.Encoding = record.EncodingBase64; return e }()),
+			recs: recsOf(with(`"AQ=="`, a), func() record.Envelope { e := with(`"AQ=="`, a); e.Encoding = record.EncodingBase64; return e }()),
 			keys: []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz"},
 			want: map[string][]string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz": {
 				line(with(`"AQ=="`, a)), line(func() record.Envelope { e := with(`"AQ=="`, a); e.Encoding = record.EncodingBase64; return e }()),
@@ -303,7 +303,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "bad records go to one quarantine object written at its first record's place",
-			recs: batch(a, "not json", b, `{"id":"x"}`, c),
+			recs: recsOf(a, "not json", b, `{"id":"x"}`, c),
 			keys: []string{
 				sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz",
 				quarDir + shard + "-2-4.ndjson.gz",
@@ -317,7 +317,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "only bad records",
-			recs: batch("", []byte{0xff, 0x00}),
+			recs: recsOf("", []byte{0xff, 0x00}),
 			keys: []string{quarDir + shard + "-1-2.ndjson.gz"},
 			quar: 2,
 		},
@@ -373,7 +373,7 @@ func TestRunMixedHours(t *testing.T) {
 		items[i] = env(fmt.Sprint("r", i), at)
 	}
 	s := &store{}
-	res, err := newProcessor(s).Run(context.Background(), batch(items...))
+	res, err := newProcessor(s).Run(context.Background(), recsOf(items...))
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
@@ -389,7 +389,7 @@ func TestRunMixedHours(t *testing.T) {
 }
 
 func TestRunDeterministic(t *testing.T) {
-	recs := batch(env("a", h10), "garbage", canary("k", h10), env("b", h11), env("c", h11))
+	recs := recsOf(env("a", h10), "garbage", canary("k", h10), env("b", h11), env("c", h11))
 	var stores [2]*store
 	for i := range stores {
 		stores[i] = &store{}
@@ -407,7 +407,7 @@ func TestRunDeterministic(t *testing.T) {
 
 func TestRunQuarantineContent(t *testing.T) {
 	noTime := env("t", time.Time{})
-	recs := batch(env("a", h10), "not json", `{"id":"x","region":"r"}`, []byte{0xff, '\n', 0x00}, noTime)
+	recs := recsOf(env("a", h10), "not json", `{"id":"x","region":"r"}`, []byte{0xff, '\n', 0x00}, noTime)
 	recs[1].ArrivalTime = time.Date(2025, 3, 4, 12, 30, 0, 456e6, time.FixedZone("x", 3600))
 	s := &store{}
 	res, err := newProcessor(s).Run(context.Background(), recs)
@@ -474,7 +474,7 @@ func TestRunCompactsMultilineData(t *testing.T) {
 			e := env("a", h10)
 			e.Data = json.RawMessage(tt.data)
 			s := &store{}
-			if _, err := newProcessor(s).Run(context.Background(), batch(e)); err != nil {
+			if _, err := newProcessor(s).Run(context.Background(), recsOf(e)); err != nil {
 				t.Fatalf("got error %v, want nil", err)
 			}
 			got := lines(t, s.objs[sinkDir+"hr=10/"+shard+"-1-1.ndjson.gz"])
@@ -492,7 +492,7 @@ func TestRunKeepsEnvelopeRegion(t *testing.T) {
 	s := &store{}
 	p := newProcessor(s)
 	p.Region, p.SinkPrefix = "eu-central-1", "custom/sink/"
-	if _, err := p.Run(context.Background(), batch(e)); err != nil {
+	if _, err := p.Run(context.Background(), recsOf(e)); err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
 	key := "custom/sink/region=eu-central-1/dt=2025-03-04/hr=10/" + shard + "-1-1.ndjson.gz"
@@ -516,30 +516,30 @@ func TestRunWriteFailure(t *testing.T) {
 		failed  []string
 		written []string
 	}{
-		{name: "first run fails: all", recs: batch(a, b, c, d), failAt: 1, failed: []string{"1", "2", "3", "4"}},
+		{name: "first run fails: all", recs: recsOf(a, b, c, d), failAt: 1, failed: []string{"1", "2", "3", "4"}},
 		{
-			name: "second run fails: from its first record", recs: batch(a, b, c, d), failAt: 2,
+			name: "second run fails: from its first record", recs: recsOf(a, b, c, d), failAt: 2,
 			failed: []string{"3", "4"}, written: []string{sinkDir + "hr=10/" + shard + "-1-2.ndjson.gz"},
 		},
 		{
-			name: "second run fails after a canary: from the run's own first record", recs: batch(a, canary("k", h11), c, d), failAt: 2,
+			name: "second run fails after a canary: from the run's own first record", recs: recsOf(a, canary("k", h11), c, d), failAt: 2,
 			failed: []string{"3", "4"}, written: []string{sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz"},
 		},
 		{
-			name: "quarantine fails: from the first quarantined record", recs: batch(a, "bad", b, c), failAt: 2,
+			name: "quarantine fails: from the first quarantined record", recs: recsOf(a, "bad", b, c), failAt: 2,
 			failed: []string{"2", "3", "4"}, written: []string{sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz"},
 		},
 		{
-			name: "run after quarantine fails: from the run's first record", recs: batch(a, "bad", c, "bad2"), failAt: 3,
+			name: "run after quarantine fails: from the run's first record", recs: recsOf(a, "bad", c, "bad2"), failAt: 3,
 			failed:  []string{"3", "4"},
 			written: []string{sinkDir + "hr=10/" + shard + "-1-1.ndjson.gz", quarDir + shard + "-2-4.ndjson.gz"},
 		},
 		{
 			name: "mixed hours, second object fails: from its first record, records of the first one after it too",
-			recs: batch(a, c, b, d), failAt: 2,
+			recs: recsOf(a, c, b, d), failAt: 2,
 			failed: []string{"2", "3", "4"}, written: []string{sinkDir + "hr=10/" + shard + "-1-3.ndjson.gz"},
 		},
-		{name: "cancelled context: all, no call", recs: batch(a, b), cancel: true, failed: []string{"1", "2"}},
+		{name: "cancelled context: all, no call", recs: recsOf(a, b), cancel: true, failed: []string{"1", "2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -605,7 +605,7 @@ func TestRunCallTimeout(t *testing.T) {
 					left = time.Until(dl)
 					return &s3.PutObjectOutput{}, nil
 				})}
-			if _, err := p.Process(context.Background(), batch(env("a", h10))); err != nil {
+			if _, err := p.Process(context.Background(), recsOf(env("a", h10))); err != nil {
 				t.Fatalf("got error %v, want nil", err)
 			}
 			// The deadline is set just before the call: it is at most the
@@ -618,7 +618,7 @@ func TestRunCallTimeout(t *testing.T) {
 }
 
 func TestRunMisconfigured(t *testing.T) {
-	failed, err := (&Processor{Region: "us-east-1"}).Process(context.Background(), batch(env("a", h10)))
+	failed, err := (&Processor{Region: "us-east-1"}).Process(context.Background(), recsOf(env("a", h10)))
 	if err == nil || !reflect.DeepEqual(failed, []string{"1"}) {
 		t.Errorf("got %q, %v, want [1] and an error", failed, err)
 	}
@@ -628,11 +628,20 @@ func TestRunConflictIDsBounded(t *testing.T) {
 	for i := range items {
 		items[i] = by("p", with(fmt.Sprint(i), env("a", h10)))
 	}
-	res, err := newProcessor(&store{}).Run(context.Background(), batch(items...))
+	res, err := newProcessor(&store{}).Run(context.Background(), recsOf(items...))
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
 	if res.Written != len(items) || res.Conflicts != len(items)-1 || len(res.ConflictIDs) != MaxConflictIDs {
 		t.Errorf("got %d written, %d conflicts, %d ids, want %d, %d, %d", res.Written, res.Conflicts, len(res.ConflictIDs), len(items), len(items)-1, MaxConflictIDs)
 	}
+}
+
+// seqs returns the records' sequence numbers.
+func seqs(recs []Record) []string {
+	out := make([]string, len(recs))
+	for i := range recs {
+		out[i] = recs[i].SequenceNumber
+	}
+	return out
 }

@@ -1,83 +1,90 @@
-// Package batch reads the records of a Kinesis batch for a processor: the
-// default one (lambdas/processor) and a team's own. It is the one place that
+// Package batch reads the records of a Kinesis batch for a processor, the
+// default one (lambdas/processor) or a team's own. It is the one place that
 // parses what ingest writes to the stream, so the record format can change
 // without breaking a processor that reads through it. This comment is the
-// contract of a processor; PipelineProps.ProcessorHandler points here.
+// contract of a processor (PipelineProps.ProcessorHandler); the package
+// example shows a handler's core, and lambdas/batch/example is a whole
+// processor to copy.
 //
-// # What the processor gets
+// # Events in and out
 //
-// The processor is a Go main package (PipelineProps.ProcessorHandler) that
-// calls lambda.Start with a handler taking an events.KinesisEvent and
-// returning an events.KinesisEventResponse (github.com/aws/aws-lambda-go).
-// The construct builds it for linux/arm64 with -tags lambda.norpc. Its event
-// source mapping on the pipeline's stream starts at the oldest record kept,
-// delivers batches of up to PipelineProps.BatchSize records per shard in
-// sequence order, runs up to ParallelizationFactor batches per shard at once
-// (order is kept per partition key), and has ReportBatchItemFailures and
-// BisectBatchOnError on. A failing batch is retried RetryAttempts times
-// within MaxRecordAge; then its shard and sequence range go to the
-// ProcessorFailureQueue, and the records stay in the stream until its
-// retention ends.
+// The processor is a Go main package that calls lambda.Start with a handler
+// taking an events.KinesisEvent and returning an events.KinesisEventResponse
+// (github.com/aws/aws-lambda-go/events); the construct builds it for
+// linux/arm64 with -tags lambda.norpc. Package kinesisevent
+// (lambdas/batch/kinesisevent) converts the event for [Read] and the failures
+// for the response, so the rest of the code need not import aws-lambda-go.
 //
-// Environment: SINK_BUCKET, the pipeline's sink bucket, where the function
-// may s3:PutObject (any key); the variables of
-// PipelineProps.ProcessorEnvironment; and Lambda's own (AWS_REGION and the
-// execution role's credentials, which lambdas/env's AWS reads).
+// Its event source mapping on the pipeline's stream starts at the oldest
+// record kept, delivers batches of up to PipelineProps.BatchSize records of
+// one shard in sequence order, runs up to ParallelizationFactor batches per
+// shard at once (order is kept per partition key), and has
+// ReportBatchItemFailures and BisectBatchOnError on. A failing batch is
+// retried RetryAttempts times within MaxRecordAge; then its shard and
+// sequence range go to the ProcessorFailureQueue, and the records stay in the
+// stream until its retention ends. An invocation may run ProcessorTimeout.
+//
+// # Environment
+//
+// SINK_BUCKET, the pipeline's sink bucket, where the function may put
+// objects under any key; the variables of PipelineProps.ProcessorEnvironment;
+// and Lambda's own: AWS_REGION and the execution role's credentials (the AWS
+// function of lambdas/env builds an SDK configuration from them).
 //
 // # What Read does for you
 //
-// Convert the event with kinesisevent.Records and call Read. It returns, in
-// batch order:
-//   - Items: the envelopes to handle (record.Envelope: id, producer, region,
+// [Read] returns, in batch order:
+//   - Items: the envelopes to handle ([record.Envelope]: id, producer, region,
 //     receivedAt, data...), each with the index and sequence number of the
 //     Kinesis record that carried it;
-//   - Bad: the records that are not valid envelopes, with the error;
+//   - Bad: the records that are not valid envelopes, each with its error;
 //
-// and skips, counting them: canaries (the health probe's records, which
-// travel the whole pipeline up to the processor) and copies within the batch
-// (an envelope with the same producer, id and payload as an earlier Item;
-// see record.Envelope.Duplicate). Ids are unique per producer only, and an
+// and skips, counting them, canaries (the health probe's records, which
+// travel the whole pipeline to prove it works) and copies within the batch:
+// envelopes with the same producer, id and payload as an earlier Item
+// ([record.Envelope.Duplicate]). Ids are unique per producer only, and an
 // empty producer (envelopes older than the field) is a namespace of its own.
-// The same identity with another payload is a conflict: a producer reusing
-// an id. Both are kept, the later one with Item.Conflict set; never merge
+// The same identity with another payload is a conflict, a producer reusing
+// an id: both are kept, the later one with [Item.Conflict] set. Never merge
 // them.
 //
 // # What your code must do
 //
 //   - Write idempotently. Delivery is at least once: a record comes again when
 //     a batch is retried, when ingest retried a write Kinesis had stored, and
-//     when replay wrote back a record ingest had spilled. Derive output keys
-//     from the batch (shard and first and last sequence numbers, as the
-//     default processor does), so a retried batch overwrites what it wrote,
-//     and let readers de-duplicate by (producer, id) and payload.
-//   - Decide what to do with Bad records: keep them somewhere (the default
-//     processor writes them to a quarantine prefix). Failing them blocks the
-//     shard until MaxRecordAge, since a retry cannot make them valid.
-//   - Report what it did not handle: handle Items in order and, at the first
-//     failure, return Batch.FailedFrom(i), i being the index of the first
-//     Kinesis record not handled (Item.Index or Bad.Index), as the
-//     BatchItemFailures (kinesisevent.Response). Lambda retries from there.
-//     Everything before i must be done: handled, kept as bad, or skipped.
+//     when replay wrote back a record ingest had spilled; Read only drops the
+//     copies it sees in one batch. Derive output keys from the batch (its
+//     shard and first and last sequence numbers, as the default processor
+//     does), so that a retried batch overwrites what it wrote, and let
+//     readers de-duplicate by producer, id and payload.
+//   - Keep the Bad records somewhere (the default processor writes them to a
+//     quarantine prefix). Reporting them failed blocks the shard until
+//     MaxRecordAge: no retry makes them valid.
+//   - Report what was not handled: at the first failure, return
+//     [Batch.FailedFrom](i) as the BatchItemFailures (kinesisevent.Response),
+//     i being the index of the first Kinesis record not handled
+//     ([Item.Index], [Bad.Index]). Everything before i must be done:
+//     handled, kept as bad, or skipped. Lambda retries from i.
 //   - Return a nil error, also when part of the batch failed. An error, a
 //     panic or a timeout is a function error: the mapping retries the whole
-//     batch, split in halves, and everything written is written again.
+//     batch, split in halves, and everything is written again.
 //   - Finish before the invocation's deadline (ctx's): start no call that
 //     could outlast it, and report what is left instead.
 //
 // # Versions
 //
 // Read tells the format of each Kinesis record from its data. Today a
-// Kinesis record holds one envelope (the JSON that record.Envelope.Append
+// Kinesis record holds one envelope (the JSON that [record.Envelope.Append]
 // writes). A later format may pack several envelopes into one Kinesis
 // record: Read then returns one Item per envelope, consecutive and sharing
-// the Index of their record, and reads records of every earlier format too.
-// Failures are still reported per Kinesis record, since Kinesis retries a
-// record whole: a failure at any envelope reports its record, and the retry
-// brings the record's earlier envelopes again, which idempotent writes
-// absorb. A record of which only some envelopes are unreadable gives Items
-// for the others and a Bad holding the unreadable part. Code that reads
-// Items, Bad and the counts, and reports failures through FailedFrom, keeps
-// working; code that parses Record.Data itself does not.
+// the Index of their record, and still reads every earlier format. Failures
+// are reported per Kinesis record, since Kinesis retries a record whole: a
+// failure at any envelope reports its record, and the retry brings the
+// record's earlier envelopes again, which idempotent writes absorb. A record
+// of which only some envelopes are unreadable gives Items for the others and
+// a Bad holding the unreadable part. Code that reads Items, Bad and the
+// counts, and reports failures through FailedFrom, keeps working; code that
+// parses Record.Data itself does not.
 package batch
 
 import (

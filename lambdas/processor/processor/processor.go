@@ -2,7 +2,8 @@
 // bucket: gzipped NDJSON of envelopes under keys derived only from the batch,
 // so a retried batch overwrites its objects instead of duplicating them.
 // Records that are not valid envelopes go to a quarantine prefix: they are kept
-// for inspection and never block the shard.
+// for inspection and never block the shard. It reads batches through package
+// batch, as a team's own processor does (that package's doc is the contract).
 package processor
 
 import (

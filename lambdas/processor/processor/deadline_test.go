@@ -46,11 +46,12 @@ func (s *slowS3) api() PutObjectFunc {
 	put := s.store.api()
 	return func(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 		start := s.clk.Now()
-		// The call's own deadline, on the fake clock: the context was made
-		// with real time just before the call.
+		// The call's own deadline, on the fake clock (Run makes it from
+		// the processor's clock): real time, which a loaded machine can
+		// stall between the deadline's making and the call, plays no part.
 		d := s.took
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-			d = max(time.Until(dl), 0)
+		if dl, ok := ctx.Deadline(); ok && dl.Sub(start) < d {
+			d = max(dl.Sub(start), 0)
 			s.clk.advance(d)
 			s.spans = append(s.spans, [2]time.Time{start, s.clk.Now()})
 			return nil, context.DeadlineExceeded

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,12 +22,15 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
+// libraryModule is this library's module: its handlers build in it.
+const libraryModule = "github.com/twinstream/twinstream"
+
 // The handlers this module ships, as Go import paths for GoCode.
 const (
-	HandlerIngest    = "github.com/twinstream/twinstream/lambdas/ingest"
-	HandlerHealth    = "github.com/twinstream/twinstream/lambdas/health"
-	HandlerProcessor = "github.com/twinstream/twinstream/lambdas/processor"
-	HandlerReplay    = "github.com/twinstream/twinstream/lambdas/replay"
+	HandlerIngest    = libraryModule + "/lambdas/ingest"
+	HandlerHealth    = libraryModule + "/lambdas/health"
+	HandlerProcessor = libraryModule + "/lambdas/processor"
+	HandlerReplay    = libraryModule + "/lambdas/replay"
 )
 
 // How every handler is built: static, stripped, reproducible (no paths, VCS
@@ -37,6 +41,12 @@ var (
 	buildFlags = []string{"-trimpath", "-buildvcs=false", "-tags", "lambda.norpc", "-ldflags=-s -w -buildid="}
 )
 
+// libraryEnv is added for the library's own handlers, which build in the
+// library's module alone, as released: no workspace joins in, and the
+// caller's GOFLAGS (-mod=mod, -mod=vendor) can neither rewrite its go.mod
+// (perhaps a read-only module cache folder) nor look for a vendor folder.
+var libraryEnv = []string{"GOWORK=off", "GOFLAGS=-mod=readonly"}
+
 // GoCode returns Lambda code for the Go main package pkg: an import path
 // ("github.com/twinstream/twinstream/lambdas/ingest", or one of a team's own
 // module) or a directory ("./lambdas/myprocessor", relative to the current
@@ -44,15 +54,29 @@ var (
 // with `go build` for linux/arm64 into a file named bootstrap, for the
 // provided.al2023 runtime; no Docker is involved.
 //
-// The asset hash covers everything the binary depends on: the Go version and
-// build flags, every file of every package of the main module that pkg
-// imports (not only its own folder), the version of every other module, and
-// go.mod and go.sum. So the same sources give the same hash, one asset serves
-// both regions, and any change that can change the binary changes the hash.
+// Where it builds: a package of this library (the Handler constants) builds
+// in the library's own module folder (a replace directive's directory, or the
+// read-only module cache), with the library's go.mod and go.sum and nothing
+// of the current module: no workspace (GOWORK=off), none of its requirements,
+// replace directives or GOFLAGS. So a team's `go mod tidy`, which drops the
+// handlers' dependencies (its code never imports them), cannot break synth,
+// and the handlers run the dependency versions the library was tested with.
+// Any other package, a team's own handler, builds in the current module as
+// `go build` would there.
+//
+// The asset hash covers everything the binary depends on: the Go version,
+// GOFLAGS and build flags, every file of every package of the building
+// module that pkg imports (not only its own folder), the version of every
+// other module, and go.mod and go.sum. It is computed in the module that
+// builds, and names no folder, so a library handler's asset is the same
+// whether the app is synthesized in the library's repository or in a team's
+// module, one asset serves both regions, and any change that can change the
+// binary changes the hash.
 //
 // A build failure panics, as CDK constructs do with invalid input: synth stops
-// with the compiler's message. So does a pkg that does not exist or is not
-// package main (go build would write a library archive, not a program).
+// with the package, the module and the go command's message. So does a pkg
+// that does not exist or is not package main (go build would write a library
+// archive, not a program).
 func GoCode(pkg string) awslambda.Code {
 	b, err := goBundles.get(pkg)
 	if err != nil {
@@ -74,7 +98,7 @@ type bundle struct {
 // every test app) share the build.
 type bundles struct {
 	mu   sync.Mutex
-	done map[string]bundle
+	done map[string]bundle // by working directory and pkg
 }
 
 var goBundles = &bundles{done: map[string]bundle{}}
@@ -82,75 +106,154 @@ var goBundles = &bundles{done: map[string]bundle{}}
 func (bs *bundles) get(pkg string) (bundle, error) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	if b, ok := bs.done[pkg]; ok {
+	wd, _ := os.Getwd()
+	key := wd + "\x00" + pkg
+	if b, ok := bs.done[key]; ok {
 		return b, nil
 	}
-	hash, err := SourceHash(pkg)
+	t, err := resolve(pkg)
 	if err != nil {
 		return bundle{}, err
 	}
-	dir, err := buildBootstrap(pkg, hash)
+	hash, err := t.hash()
+	if err != nil {
+		return bundle{}, err
+	}
+	dir, err := t.build(hash)
 	if err != nil {
 		return bundle{}, err
 	}
 	b := bundle{hash: hash, dir: dir}
-	bs.done[pkg] = b
+	bs.done[key] = b
 	return b, nil
+}
+
+// listedModule is what `go list -json` says of a package's module.
+type listedModule struct {
+	Path    string
+	Version string
+	Main    bool
+	Dir     string
+	GoMod   string
+	Replace *struct {
+		Path    string
+		Version string
+	}
+}
+
+// String names the module as go.mod would: path@version => replacement.
+func (m *listedModule) String() string {
+	s := m.Path
+	if m.Version != "" {
+		s += "@" + m.Version
+	}
+	if r := m.Replace; r != nil {
+		s += " => " + r.Path
+		if r.Version != "" {
+			s += "@" + r.Version
+		}
+	}
+	return s
 }
 
 // listedPackage is what `go list -json` says of a package.
 type listedPackage struct {
 	ImportPath string
 	Name       string // the package clause: "main" for a command
-	DepOnly    bool   // listed only as a dependency of the package asked for
 	Dir        string
 	Standard   bool
 	GoFiles    []string
 	CgoFiles   []string
 	EmbedFiles []string
-	Module     *struct {
-		Path    string
-		Version string
-		Main    bool
-		GoMod   string
-		Replace *struct {
-			Path    string
-			Version string
-		}
+	Module     *listedModule
+	Error      *struct{ Err string }
+}
+
+// target is how one handler builds: the go command's working directory, the
+// package as named there, and the environment added for it.
+type target struct {
+	pkg    string // an import path, or a directory relative to dir
+	dir    string // "" is the current directory
+	module string // the module that builds it, for messages
+	env    []string
+}
+
+// resolve finds pkg's module from the current directory, without loading its
+// imports (whose go.sum entries a team's module need not hold), and says
+// where it builds (see GoCode).
+func resolve(pkg string) (target, error) {
+	out, err := goOutput("", buildEnv, "list", "-find", "-json=ImportPath,Name,Dir,Module", "-tags", "lambda.norpc", pkg)
+	if err != nil {
+		return target{}, err
 	}
-	Error *struct{ Err string }
+	dec := json.NewDecoder(bytes.NewReader(out))
+	var p listedPackage
+	if err := dec.Decode(&p); err != nil {
+		return target{}, fmt.Errorf("read go list output: %w", err)
+	}
+	if dec.More() {
+		return target{}, fmt.Errorf("%s names several packages: a handler is one main package", pkg)
+	}
+	// go build of a package other than main writes an archive, not a
+	// program: Lambda would get it as bootstrap and fail every invoke.
+	if p.Name != "main" {
+		return target{}, fmt.Errorf("%s (%s) is package %s, not package main: a handler is a command whose func main calls lambda.Start", pkg, p.ImportPath, p.Name)
+	}
+	m := p.Module
+	if m == nil {
+		return target{pkg: pkg, module: "(none: GOPATH mode)", env: buildEnv}, nil
+	}
+	if m.Path != libraryModule {
+		return target{pkg: pkg, module: m.String(), env: buildEnv}, nil
+	}
+	if m.Dir == "" {
+		return target{}, fmt.Errorf("%s: module %s has no folder to build in (a vendor folder holds only the packages the app imports)", pkg, m)
+	}
+	return target{pkg: p.ImportPath, dir: m.Dir, module: m.String(), env: slices.Concat(buildEnv, libraryEnv)}, nil
+}
+
+// where prefixes err with the module and folder the go command ran in.
+func (t target) where(err error) error {
+	dir := t.dir
+	if dir == "" {
+		dir, _ = os.Getwd()
+	}
+	return fmt.Errorf("module %s in %s: %w", t.module, dir, err)
 }
 
 // SourceHash is the hex SHA-256 over everything that determines the binary
 // GoCode builds for pkg (see GoCode).
 func SourceHash(pkg string) (string, error) {
-	goVersion, err := goOutput("env", "GOVERSION")
+	t, err := resolve(pkg)
 	if err != nil {
 		return "", err
 	}
-	args := append([]string{"list", "-deps", "-json=ImportPath,Name,DepOnly,Dir,Standard,GoFiles,CgoFiles,EmbedFiles,Module,Error", "-tags", "lambda.norpc"}, pkg)
-	out, err := goOutput(args...)
+	return t.hash()
+}
+
+func (t target) hash() (string, error) {
+	vars, err := goOutput(t.dir, t.env, "env", "GOVERSION", "GOFLAGS")
 	if err != nil {
-		return "", err
+		return "", t.where(err)
+	}
+	goVersion, goFlags, _ := strings.Cut(strings.TrimRight(string(vars), "\n"), "\n")
+	out, err := goOutput(t.dir, t.env, "list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,CgoFiles,EmbedFiles,Module,Error", "-tags", "lambda.norpc", t.pkg)
+	if err != nil {
+		return "", t.where(err)
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "go %s\nenv %s\nflags %s\n", strings.TrimSpace(string(goVersion)), strings.Join(buildEnv, " "), strings.Join(buildFlags, " "))
-	goMods := map[string]bool{}
+	fmt.Fprintf(h, "go %s\ngoflags %s\nenv %s\nflags %s\n", goVersion, goFlags, strings.Join(t.env, " "), strings.Join(buildFlags, " "))
+	goMods := map[string]string{} // module path: its go.mod
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
 		var p listedPackage
 		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return "", fmt.Errorf("read go list output: %w", err)
+			return "", t.where(fmt.Errorf("read go list output: %w", err))
 		}
 		if p.Error != nil {
-			return "", fmt.Errorf("package %s: %s", p.ImportPath, p.Error.Err)
-		}
-		// go build of a package other than main writes an archive, not a
-		// program: Lambda would get it as bootstrap and fail every invoke.
-		if !p.DepOnly && p.Name != "main" {
-			return "", fmt.Errorf("%s (%s) is package %s, not package main: a handler is a command whose func main calls lambda.Start", pkg, p.ImportPath, p.Name)
+			return "", t.where(fmt.Errorf("package %s: %s", p.ImportPath, p.Error.Err))
 		}
 		if p.Standard {
 			continue // covered by the Go version
@@ -169,32 +272,26 @@ func SourceHash(pkg string) (string, error) {
 			continue
 		}
 		if m.GoMod != "" {
-			goMods[m.GoMod] = true
+			goMods[m.Path] = m.GoMod
 		}
 		files := slices.Concat(p.GoFiles, p.CgoFiles, p.EmbedFiles)
 		slices.Sort(files)
 		for _, f := range files {
 			if err := hashFile(h, filepath.Join(p.Dir, f), p.ImportPath+"/"+f); err != nil {
-				return "", err
+				return "", t.where(err)
 			}
 		}
 	}
-	mods := slices.Sorted(func(yield func(string) bool) {
-		for m := range goMods {
-			if !yield(m) {
-				return
-			}
-		}
-	})
-	for i, gomod := range mods {
-		name := fmt.Sprintf("module%d", i)
-		if err := hashFile(h, gomod, name+"/go.mod"); err != nil {
-			return "", err
+	// By module path, not folder: the same sources hash the same anywhere.
+	for _, path := range slices.Sorted(maps.Keys(goMods)) {
+		gomod := goMods[path]
+		if err := hashFile(h, gomod, path+"/go.mod"); err != nil {
+			return "", t.where(err)
 		}
 		sum := strings.TrimSuffix(gomod, ".mod") + ".sum"
 		if _, err := os.Stat(sum); err == nil {
-			if err := hashFile(h, sum, name+"/go.sum"); err != nil {
-				return "", err
+			if err := hashFile(h, sum, path+"/go.sum"); err != nil {
+				return "", t.where(err)
 			}
 		}
 	}
@@ -212,9 +309,9 @@ func hashFile(h io.Writer, path, name string) error {
 	return err
 }
 
-// buildBootstrap builds pkg into <cache>/twinstream/lambda/<hash>/bootstrap,
+// build builds the handler into <cache>/twinstream/lambda/<hash>/bootstrap,
 // unless an earlier synth already did: the folder is keyed by the hash.
-func buildBootstrap(pkg, hash string) (string, error) {
+func (t target) build(hash string) (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
@@ -233,9 +330,9 @@ func buildBootstrap(pkg, hash string) (string, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	args := slices.Concat([]string{"build"}, buildFlags, []string{"-o", tmp.Name(), pkg})
-	if _, err := goOutput(args...); err != nil {
-		return "", err
+	args := slices.Concat([]string{"build"}, buildFlags, []string{"-o", tmp.Name(), t.pkg})
+	if _, err := goOutput(t.dir, t.env, args...); err != nil {
+		return "", t.where(err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
 		return "", err
@@ -247,10 +344,12 @@ func buildBootstrap(pkg, hash string) (string, error) {
 	return dir, nil
 }
 
-// goOutput runs the go command for linux/arm64 and returns its stdout.
-func goOutput(args ...string) ([]byte, error) {
+// goOutput runs the go command in dir ("" for the current directory) with
+// env added to the environment, and returns its stdout.
+func goOutput(dir string, env []string, args ...string) ([]byte, error) {
 	cmd := exec.Command("go", args...)
-	cmd.Env = append(os.Environ(), buildEnv...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

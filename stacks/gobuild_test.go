@@ -1,9 +1,14 @@
 package stacks
 
 import (
+	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -196,5 +201,179 @@ func TestGoCodeRejectsNonHandlers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// libraryHandlers are the handlers this module ships.
+var libraryHandlers = []string{HandlerIngest, HandlerHealth, HandlerProcessor, HandlerReplay}
+
+// goCmd runs the go command in dir with env added and returns its trimmed
+// stdout, failing the test with its stderr.
+func goCmd(t *testing.T, dir string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go %s in %s: %v\n%s%s", strings.Join(args, " "), dir, err, out, stderr.Bytes())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// keepBuildCache pins GOCACHE before a test moves XDG_CACHE_HOME (where
+// GoCode keeps its bundles, and the go command its build cache unless
+// GOCACHE says): the bundles go to a fresh folder, the compiled packages are
+// reused.
+func keepBuildCache(t *testing.T) {
+	t.Helper()
+	t.Setenv("GOCACHE", goCmd(t, "", nil, "env", "GOCACHE"))
+}
+
+// bootstrap checks that path is an executable linux/arm64 program and
+// returns the build information Go stamped into it: its main module and the
+// versions of the others.
+func bootstrap(t *testing.T, path string) *buildinfo.BuildInfo {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		t.Errorf("%s mode: got %v, want executable", path, fi.Mode())
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 || f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX {
+		t.Errorf("%s: got machine %v, OS ABI %v, want linux arm64", path, f.Machine, f.OSABI)
+	}
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bi
+}
+
+// dep is the module path of bi's dependencies, nil when absent.
+func dep(bi *buildinfo.BuildInfo, path string) *debug.Module {
+	for _, d := range bi.Deps {
+		if d.Path == path {
+			return d
+		}
+	}
+	return nil
+}
+
+// consumerModule copies testdata/consumer (a team's module with its own
+// handler) to a temporary folder, points its replace directive at this
+// repository and runs `go mod tidy` there, as a team would.
+func consumerModule(t *testing.T, root string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata/consumer")); err != nil {
+		t.Fatal(err)
+	}
+	goCmd(t, dir, nil, "mod", "edit", "-replace", libraryModule+"="+root)
+	goCmd(t, dir, nil, "mod", "tidy")
+	// The premise: tidy keeps only what the team's code imports, not the
+	// library handlers' SDK clients.
+	sum, err := os.ReadFile(filepath.Join(dir, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := "github.com/aws/aws-sdk-go-v2/service/secretsmanager "; strings.Contains(string(sum), m) {
+		t.Fatalf("go.sum after go mod tidy: got %q, want it absent", m)
+	}
+	return dir
+}
+
+// TestGoCodeInConsumerModule: a team's CDK app, in its own module after
+// `go mod tidy`, calls GoCode. The library's handlers build in the library's
+// module, with its pinned dependencies (not the aws-lambda-go the team's
+// go.mod replaces), and hash as in this repository: one asset for both. The
+// team's handler builds in the team's module, with the team's replacement.
+func TestGoCodeInConsumerModule(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{} // hashes in this repository's module
+	for _, pkg := range libraryHandlers {
+		if want[pkg], err = SourceHash(pkg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pinned := goCmd(t, root, []string{"GOWORK=off"}, "list", "-m", "-f", "{{.Version}}", "github.com/aws/aws-lambda-go")
+	dir := consumerModule(t, root)
+
+	keepBuildCache(t)
+	cache := t.TempDir()
+	own := []string{"./handler", "example.com/consumer/handler"}
+	out := goCmd(t, dir, []string{"XDG_CACHE_HOME=" + cache, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20"},
+		slices.Concat([]string{"run", "./cmd/assets"}, libraryHandlers, own)...)
+	got := map[string]string{}
+	for line := range strings.Lines(out) {
+		pkg, hash, _ := strings.Cut(strings.TrimSpace(line), " ")
+		got[pkg] = hash
+	}
+	built := func(pkg string) *buildinfo.BuildInfo {
+		t.Helper()
+		return bootstrap(t, filepath.Join(cache, "twinstream", "lambda", got[pkg], "bootstrap"))
+	}
+	for _, pkg := range libraryHandlers {
+		if got[pkg] != want[pkg] {
+			t.Errorf("%s hash from the team's module: got %q, want %s (this repository's)", pkg, got[pkg], want[pkg])
+			continue
+		}
+		bi := built(pkg)
+		if bi.Main.Path != libraryModule {
+			t.Errorf("%s main module: got %s, want %s", pkg, bi.Main.Path, libraryModule)
+		}
+		if d := dep(bi, "github.com/aws/aws-lambda-go"); d == nil || d.Version != pinned || d.Replace != nil {
+			t.Errorf("%s aws-lambda-go: got %+v, want %s as the library pins it, not replaced", pkg, d, pinned)
+		}
+	}
+	if got[own[0]] == "" || got[own[0]] != got[own[1]] {
+		t.Fatalf("team's handler as %s and %s: got hashes %q and %q, want one", own[0], own[1], got[own[0]], got[own[1]])
+	}
+	bi := built(own[0])
+	if bi.Main.Path != "example.com/consumer" {
+		t.Errorf("team's handler main module: got %s, want example.com/consumer", bi.Main.Path)
+	}
+	if d := dep(bi, "github.com/aws/aws-lambda-go"); d == nil || d.Replace == nil || d.Replace.Version != "v1.55.0" {
+		t.Errorf("team's handler aws-lambda-go: got %+v, want replaced by v1.55.0 as its go.mod says", d)
+	}
+
+}
+
+// TestGoCodeInConsumerWorkspace: in a workspace (GOWORK) of a team's module
+// and the library, the library's handlers still build in the library's
+// module alone, as in this repository, not with the workspace's versions
+// (the team's go.mod replaces aws-lambda-go).
+func TestGoCodeInConsumerWorkspace(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, pkg := range libraryHandlers {
+		if want[pkg], err = SourceHash(pkg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := consumerModule(t, root)
+	work := filepath.Join(dir, "go.work")
+	goCmd(t, dir, []string{"GOWORK=" + work}, "work", "init", ".", root)
+	t.Chdir(dir)
+	t.Setenv("GOWORK", work)
+	for _, pkg := range libraryHandlers {
+		if got, err := SourceHash(pkg); err != nil || got != want[pkg] {
+			t.Errorf("%s hash in a workspace: got %s, %v, want %s (this repository's)", pkg, got, err, want[pkg])
+		}
 	}
 }

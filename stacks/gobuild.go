@@ -354,7 +354,14 @@ func goOutput(dir string, env []string, args ...string) ([]byte, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		// Progress ("go: downloading m v") is no part of the message.
+		var msg []string
+		for line := range strings.Lines(stderr.String()) {
+			if !strings.HasPrefix(line, "go: downloading ") {
+				msg = append(msg, line)
+			}
+		}
+		return nil, fmt.Errorf("go %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(strings.Join(msg, "")))
 	}
 	return out, nil
 }

@@ -1,9 +1,15 @@
 package stacks
 
 import (
+	"archive/zip"
 	"bytes"
+	"crypto/sha256"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -376,4 +382,173 @@ func TestGoCodeInConsumerWorkspace(t *testing.T) {
 			t.Errorf("%s hash in a workspace: got %s, %v, want %s (this repository's)", pkg, got, err, want[pkg])
 		}
 	}
+}
+
+// moduleProxy serves this repository's library module as version v from a
+// file:// GOPROXY folder: go.mod, go.sum and the files of the packages the
+// handlers import (what the handlers' builds read of a release's zip), with
+// goSum in place of go.sum.
+func moduleProxy(t *testing.T, root, proxy, v string, goSum []byte) {
+	t.Helper()
+	files := map[string][]byte{"go.sum": goSum}
+	var err error
+	if files["go.mod"], err = os.ReadFile(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatal(err)
+	}
+	out := goCmd(t, root, []string{"GOWORK=off"}, slices.Concat([]string{"list", "-deps", "-json=Dir,GoFiles,CgoFiles,EmbedFiles,Module"}, libraryHandlers)...)
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var p listedPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Module == nil || !p.Module.Main {
+			continue
+		}
+		for _, f := range slices.Concat(p.GoFiles, p.CgoFiles, p.EmbedFiles) {
+			rel, err := filepath.Rel(root, filepath.Join(p.Dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if files[filepath.ToSlash(rel)], err = os.ReadFile(filepath.Join(p.Dir, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		w, err := zw.Create(libraryModule + "@" + v + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(files[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	at := filepath.Join(proxy, filepath.FromSlash(libraryModule), "@v")
+	write(t, filepath.Join(at, v+".info"), `{"Version":"`+v+`","Time":"2026-01-01T00:00:00Z"}`)
+	write(t, filepath.Join(at, v+".mod"), string(files["go.mod"]))
+	write(t, filepath.Join(at, v+".zip"), zipped.String())
+}
+
+// TestGoCodeFromModuleCache: a team that requires a released version of the
+// library (no replace) gets it in the read-only module cache. The library's
+// handlers build there, from the release's go.mod and go.sum, with nothing in
+// the team's go.sum but the library, write nothing there, and hash as in this
+// repository. A release whose go.sum lacks a handler's dependency stops
+// synth naming the handler, the module, its folder and the go command's
+// message.
+func TestGoCodeFromModuleCache(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := SourceHash(HandlerIngest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goSum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// v0.0.2's go.sum lacks the secretsmanager SDK ingest imports.
+	var partial []byte
+	for line := range strings.Lines(string(goSum)) {
+		if !strings.HasPrefix(line, "github.com/aws/aws-sdk-go-v2/service/secretsmanager ") {
+			partial = append(partial, line...)
+		}
+	}
+	proxy := t.TempDir()
+	moduleProxy(t, root, proxy, "v0.0.1", goSum)
+	moduleProxy(t, root, proxy, "v0.0.2", partial)
+
+	// A fresh module cache, filled from the proxy above, then from this
+	// machine's cache of downloads, then from GOPROXY. Its folders are
+	// read-only: make them writable again for the temporary folder's removal.
+	downloads := filepath.Join(goCmd(t, "", nil, "env", "GOMODCACHE"), "cache", "download")
+	upstream := goCmd(t, "", nil, "env", "GOPROXY")
+	keepBuildCache(t)
+	modcache := t.TempDir()
+	t.Cleanup(func() {
+		filepath.WalkDir(modcache, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Chmod(path, 0o755)
+			}
+			return nil
+		})
+	})
+	t.Setenv("GOMODCACHE", modcache)
+	t.Setenv("GOPROXY", "file://"+filepath.ToSlash(proxy)+",file://"+filepath.ToSlash(downloads)+","+upstream)
+	t.Setenv("GONOSUMDB", libraryModule)
+	t.Setenv("GOWORK", "off")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	goVersion := goCmd(t, root, []string{"GOWORK=off"}, "list", "-m", "-f", "{{.GoVersion}}")
+
+	for _, tt := range []struct {
+		version string
+		fails   []string // what the error names; nil: builds
+	}{
+		{"v0.0.1", nil},
+		{"v0.0.2", []string{HandlerIngest, "module " + libraryModule + "@v0.0.2 in " + filepath.Join(modcache, libraryModule+"@v0.0.2") + ": go list", "missing go.sum entry", "secretsmanager"}},
+	} {
+		t.Run(tt.version, func(t *testing.T) {
+			// The team's go.sum holds the library's checksums only.
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "go.mod"), "module example.com/released\n\ngo "+goVersion+"\n\nrequire "+libraryModule+" "+tt.version+"\n")
+			var dl struct{ Dir, Sum, GoModSum string }
+			if err := json.Unmarshal([]byte(goCmd(t, dir, nil, "mod", "download", "-json", libraryModule+"@"+tt.version)), &dl); err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(dir, "go.sum"), fmt.Sprintf("%[1]s %[2]s %[3]s\n%[1]s %[2]s/go.mod %[4]s\n", libraryModule, tt.version, dl.Sum, dl.GoModSum))
+			before := folderSums(t, dl.Dir)
+			t.Chdir(dir)
+
+			b, err := (&bundles{done: map[string]bundle{}}).get(HandlerIngest)
+			if tt.fails != nil {
+				if err == nil {
+					t.Fatalf("build from %s: got no error, want one", tt.version)
+				}
+				for _, w := range tt.fails {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("build from %s: got error %q, want it to name %q", tt.version, err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.hash != want {
+				t.Errorf("ingest hash from the module cache: got %s, want %s (this repository's)", b.hash, want)
+			}
+			if bi := bootstrap(t, filepath.Join(b.dir, "bootstrap")); bi.Main.Path != libraryModule {
+				t.Errorf("ingest main module: got %s, want %s", bi.Main.Path, libraryModule)
+			}
+			if after := folderSums(t, dl.Dir); !maps.Equal(after, before) {
+				t.Errorf("module cache folder %s: got %v after the build, want %v as extracted", dl.Dir, after, before)
+			}
+		})
+	}
+}
+
+// folderSums maps each file under dir to the SHA-256 of its contents.
+func folderSums(t *testing.T, dir string) map[string][32]byte {
+	t.Helper()
+	sums := map[string][32]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		sums[path] = sha256.Sum256(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sums
 }

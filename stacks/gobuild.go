@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -98,10 +99,11 @@ type bundle struct {
 // every test app) share the build.
 type bundles struct {
 	mu   sync.Mutex
-	done map[string]bundle // by working directory and pkg
+	done map[string]bundle        // by working directory and pkg
+	libs map[string]*listedModule // the library's module, by working directory and environment
 }
 
-var goBundles = &bundles{done: map[string]bundle{}}
+var goBundles = &bundles{}
 
 func (bs *bundles) get(pkg string) (bundle, error) {
 	bs.mu.Lock()
@@ -111,7 +113,21 @@ func (bs *bundles) get(pkg string) (bundle, error) {
 	if b, ok := bs.done[key]; ok {
 		return b, nil
 	}
-	t, err := resolve(pkg)
+	// The library's module is looked up once: it loads the module graph.
+	t, err := resolve(pkg, func() (*listedModule, error) {
+		key := wd + "\x00" + strings.Join(os.Environ(), "\x00")
+		if m, ok := bs.libs[key]; ok {
+			return m, nil
+		}
+		m, err := libraryIn()
+		if err == nil {
+			if bs.libs == nil {
+				bs.libs = map[string]*listedModule{}
+			}
+			bs.libs[key] = m
+		}
+		return m, err
+	})
 	if err != nil {
 		return bundle{}, err
 	}
@@ -124,11 +140,14 @@ func (bs *bundles) get(pkg string) (bundle, error) {
 		return bundle{}, err
 	}
 	b := bundle{hash: hash, dir: dir}
+	if bs.done == nil {
+		bs.done = map[string]bundle{}
+	}
 	bs.done[key] = b
 	return b, nil
 }
 
-// listedModule is what `go list -json` says of a package's module.
+// listedModule is what `go list -json` says of a module.
 type listedModule struct {
 	Path    string
 	Version string
@@ -138,7 +157,9 @@ type listedModule struct {
 	Replace *struct {
 		Path    string
 		Version string
+		Dir     string
 	}
+	Error *struct{ Err string }
 }
 
 // String names the module as go.mod would: path@version => replacement.
@@ -160,6 +181,7 @@ func (m *listedModule) String() string {
 type listedPackage struct {
 	ImportPath string
 	Name       string // the package clause: "main" for a command
+	DepOnly    bool   // listed only as a dependency of the package asked for
 	Dir        string
 	Standard   bool
 	GoFiles    []string
@@ -174,57 +196,92 @@ type listedPackage struct {
 type target struct {
 	pkg    string // an import path, or a directory relative to dir
 	dir    string // "" is the current directory
-	module string // the module that builds it, for messages
+	module string // the module that builds it, for messages; "" the current one
 	env    []string
 }
 
-// resolve finds pkg's module from the current directory, without loading its
-// imports (whose go.sum entries a team's module need not hold), and says
-// where it builds (see GoCode).
-func resolve(pkg string) (target, error) {
-	out, err := goOutput("", buildEnv, "list", "-find", "-json=ImportPath,Name,Dir,Module", "-tags", "lambda.norpc", pkg)
+// resolve says where pkg builds (see GoCode); library returns the library's
+// module as the current directory's module graph has it.
+func resolve(pkg string, library func() (*listedModule, error)) (target, error) {
+	rel, ok := strings.CutPrefix(pkg, libraryModule)
+	if !ok || rel != "" && rel[0] != '/' {
+		return target{pkg: pkg, env: buildEnv}, nil
+	}
+	m, err := library()
 	if err != nil {
-		return target{}, err
+		return target{}, fmt.Errorf("find the module of %s: %w", pkg, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(out))
-	var p listedPackage
-	if err := dec.Decode(&p); err != nil {
-		return target{}, fmt.Errorf("read go list output: %w", err)
+	// A folder of the library's tree with a go.mod of its own (an example
+	// app, say) is another module: the current one, when it builds there.
+	if nestedModule(m.Dir, strings.TrimPrefix(rel, "/")) {
+		return target{pkg: pkg, env: buildEnv}, nil
 	}
-	if dec.More() {
-		return target{}, fmt.Errorf("%s names several packages: a handler is one main package", pkg)
+	return target{pkg: pkg, dir: m.Dir, module: m.String(), env: slices.Concat(buildEnv, libraryEnv)}, nil
+}
+
+// libraryIn returns the library's module as the current directory's module
+// graph selects it, with the folder that holds it: a replace directive's
+// directory, a workspace's, or the module cache's, downloaded if need be
+// (go list -m does not download; with -mod=vendor it has no folder at all).
+func libraryIn() (*listedModule, error) {
+	out, err := goOutput("", nil, "list", "-m", "-e", "-json", libraryModule)
+	if err != nil {
+		return nil, err
 	}
-	// go build of a package other than main writes an archive, not a
-	// program: Lambda would get it as bootstrap and fail every invoke.
-	if p.Name != "main" {
-		return target{}, fmt.Errorf("%s (%s) is package %s, not package main: a handler is a command whose func main calls lambda.Start", pkg, p.ImportPath, p.Name)
+	var m listedModule
+	if err := json.Unmarshal(out, &m); err != nil {
+		return nil, fmt.Errorf("read go list output: %w", err)
 	}
-	m := p.Module
-	if m == nil {
-		return target{pkg: pkg, module: "(none: GOPATH mode)", env: buildEnv}, nil
+	if m.Error != nil {
+		return nil, fmt.Errorf("go list -m %s: %s", libraryModule, m.Error.Err)
 	}
-	if m.Path != libraryModule {
-		return target{pkg: pkg, module: m.String(), env: buildEnv}, nil
+	if m.Dir == "" && m.Replace != nil {
+		m.Dir = m.Replace.Dir
 	}
-	if m.Dir == "" {
-		return target{}, fmt.Errorf("%s: module %s has no folder to build in (a vendor folder holds only the packages the app imports)", pkg, m)
+	if m.Dir != "" {
+		return &m, nil
 	}
-	return target{pkg: p.ImportPath, dir: m.Dir, module: m.String(), env: slices.Concat(buildEnv, libraryEnv)}, nil
+	at := m.Path + "@" + m.Version
+	if r := m.Replace; r != nil {
+		at = r.Path + "@" + r.Version
+	}
+	out, err = goOutput("", nil, "mod", "download", "-json", at)
+	var dl struct{ Dir, Error string }
+	if jerr := json.Unmarshal(out, &dl); jerr == nil && dl.Error != "" {
+		err = errors.New(dl.Error)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", at, err)
+	}
+	m.Dir = dl.Dir
+	return &m, nil
+}
+
+// nestedModule says whether the folder rel (slash-separated) under root, or
+// one between them, holds a go.mod: then its packages are not root's.
+func nestedModule(root, rel string) bool {
+	for rel != "" && rel != "." {
+		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel), "go.mod")); err == nil {
+			return true
+		}
+		rel = path.Dir(rel)
+	}
+	return false
 }
 
 // where prefixes err with the module and folder the go command ran in.
 func (t target) where(err error) error {
-	dir := t.dir
-	if dir == "" {
-		dir, _ = os.Getwd()
+	if t.dir == "" {
+		wd, _ := os.Getwd()
+		return fmt.Errorf("current module (%s): %w", wd, err)
 	}
-	return fmt.Errorf("module %s in %s: %w", t.module, dir, err)
+	return fmt.Errorf("module %s in %s: %w", t.module, t.dir, err)
 }
 
 // SourceHash is the hex SHA-256 over everything that determines the binary
 // GoCode builds for pkg (see GoCode).
 func SourceHash(pkg string) (string, error) {
-	t, err := resolve(pkg)
+	t, err := resolve(pkg, libraryIn)
 	if err != nil {
 		return "", err
 	}
@@ -237,7 +294,7 @@ func (t target) hash() (string, error) {
 		return "", t.where(err)
 	}
 	goVersion, goFlags, _ := strings.Cut(strings.TrimRight(string(vars), "\n"), "\n")
-	out, err := goOutput(t.dir, t.env, "list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,CgoFiles,EmbedFiles,Module,Error", "-tags", "lambda.norpc", t.pkg)
+	out, err := goOutput(t.dir, t.env, "list", "-deps", "-json=ImportPath,Name,DepOnly,Dir,Standard,GoFiles,CgoFiles,EmbedFiles,Module,Error", "-tags", "lambda.norpc", t.pkg)
 	if err != nil {
 		return "", t.where(err)
 	}
@@ -254,6 +311,11 @@ func (t target) hash() (string, error) {
 		}
 		if p.Error != nil {
 			return "", t.where(fmt.Errorf("package %s: %s", p.ImportPath, p.Error.Err))
+		}
+		// go build of a package other than main writes an archive, not a
+		// program: Lambda would get it as bootstrap and fail every invoke.
+		if !p.DepOnly && p.Name != "main" {
+			return "", fmt.Errorf("%s (%s) is package %s, not package main: a handler is a command whose func main calls lambda.Start", t.pkg, p.ImportPath, p.Name)
 		}
 		if p.Standard {
 			continue // covered by the Go version

@@ -115,27 +115,15 @@ func TestSourceHashErrors(t *testing.T) {
 
 func TestBuildBootstrap(t *testing.T) {
 	tempModule(t)
+	keepBuildCache(t)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	bs := &bundles{done: map[string]bundle{}}
+	bs := &bundles{}
 	b, err := bs.get("./cmd/fn")
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(b.dir, "bootstrap")
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm()&0o111 == 0 {
-		t.Errorf("bootstrap mode: got %v, want executable", fi.Mode())
-	}
-	f, err := elf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if f.Machine != elf.EM_AARCH64 || f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX {
-		t.Errorf("bootstrap: got machine %v, OS ABI %v, want linux arm64", f.Machine, f.OSABI)
+	if bi := bootstrap(t, filepath.Join(b.dir, "bootstrap")); bi.Main.Path != "example.com/h" {
+		t.Errorf("main module: got %s, want example.com/h", bi.Main.Path)
 	}
 	if entries, _ := os.ReadDir(b.dir); len(entries) != 1 {
 		t.Errorf("asset folder: got %d entries, want only bootstrap", len(entries))
@@ -151,7 +139,7 @@ func TestBuildBootstrapReproducible(t *testing.T) {
 	var sums [2][]byte
 	for i := range sums {
 		t.Setenv("XDG_CACHE_HOME", t.TempDir())
-		b, err := (&bundles{done: map[string]bundle{}}).get("./cmd/fn")
+		b, err := (&bundles{}).get("./cmd/fn")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,6 +195,29 @@ func TestGoCodeRejectsNonHandlers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNestedModule: a folder of the library's tree with its own go.mod (an
+// example app's module) is not the library's, nor is any folder under it.
+func TestNestedModule(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "go.mod"), "module example.com/lib\n")
+	write(t, filepath.Join(root, "examples/app/go.mod"), "module example.com/lib/examples/app\n")
+	tests := []struct {
+		rel  string
+		want bool
+	}{
+		{"", false},
+		{"lambdas/ingest", false},
+		{"examples", false},
+		{"examples/app", true},
+		{"examples/app/processor", true},
+	}
+	for _, tt := range tests {
+		if got := nestedModule(root, tt.rel); got != tt.want {
+			t.Errorf("nestedModule(%q): got %v, want %v", tt.rel, got, tt.want)
+		}
 	}
 }
 
@@ -357,11 +368,12 @@ func TestGoCodeInConsumerModule(t *testing.T) {
 
 }
 
-// TestGoCodeInConsumerWorkspace: in a workspace (GOWORK) of a team's module
-// and the library, the library's handlers still build in the library's
-// module alone, as in this repository, not with the workspace's versions
-// (the team's go.mod replaces aws-lambda-go).
-func TestGoCodeInConsumerWorkspace(t *testing.T) {
+// TestGoCodeInWorkspaceOrVendored: the library's handlers build in the
+// library's module alone, as in this repository, also when the team's module
+// is in a workspace (GOWORK) with the library, whose versions differ (the
+// team's go.mod replaces aws-lambda-go), or vendors its dependencies (its
+// vendor folder holds none of the handlers).
+func TestGoCodeInWorkspaceOrVendored(t *testing.T) {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -372,15 +384,35 @@ func TestGoCodeInConsumerWorkspace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dir := consumerModule(t, root)
-	work := filepath.Join(dir, "go.work")
-	goCmd(t, dir, []string{"GOWORK=" + work}, "work", "init", ".", root)
-	t.Chdir(dir)
-	t.Setenv("GOWORK", work)
-	for _, pkg := range libraryHandlers {
-		if got, err := SourceHash(pkg); err != nil || got != want[pkg] {
-			t.Errorf("%s hash in a workspace: got %s, %v, want %s (this repository's)", pkg, got, err, want[pkg])
-		}
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) string // returns the team's module folder
+	}{
+		{"workspace", func(t *testing.T) string {
+			dir := consumerModule(t, root)
+			work := filepath.Join(dir, "go.work")
+			goCmd(t, dir, []string{"GOWORK=" + work}, "work", "init", ".", root)
+			t.Setenv("GOWORK", work)
+			return dir
+		}},
+		{"vendor", func(t *testing.T) string {
+			dir := t.TempDir()
+			goVersion := goCmd(t, root, []string{"GOWORK=off"}, "list", "-m", "-f", "{{.GoVersion}}")
+			write(t, filepath.Join(dir, "go.mod"), "module example.com/vendored\n\ngo "+goVersion+"\n\nrequire "+libraryModule+" v0.0.0\n\nreplace "+libraryModule+" => "+root+"\n")
+			goCmd(t, dir, []string{"GOWORK=off"}, "mod", "vendor")
+			t.Setenv("GOWORK", "off")
+			return dir
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(tt.setup(t))
+			for _, pkg := range libraryHandlers {
+				if got, err := SourceHash(pkg); err != nil || got != want[pkg] {
+					t.Errorf("%s hash: got %s, %v, want %s (this repository's)", pkg, got, err, want[pkg])
+				}
+			}
+		})
 	}
 }
 
@@ -489,13 +521,15 @@ func TestGoCodeFromModuleCache(t *testing.T) {
 	goVersion := goCmd(t, root, []string{"GOWORK=off"}, "list", "-m", "-f", "{{.GoVersion}}")
 
 	for _, tt := range []struct {
-		version string
-		fails   []string // what the error names; nil: builds
+		name, version string
+		vendor        bool     // the team vendors its dependencies
+		fails         []string // what the error names; nil: builds
 	}{
-		{"v0.0.1", nil},
-		{"v0.0.2", []string{HandlerIngest, "module " + libraryModule + "@v0.0.2 in " + filepath.Join(modcache, libraryModule+"@v0.0.2") + ": go list", "missing go.sum entry", "secretsmanager"}},
+		{"release", "v0.0.1", false, nil},
+		{"release, vendor folder", "v0.0.1", true, nil},
+		{"release lacking a go.sum entry", "v0.0.2", false, []string{HandlerIngest, "module " + libraryModule + "@v0.0.2 in " + filepath.Join(modcache, libraryModule+"@v0.0.2") + ": go list", "missing go.sum entry", "secretsmanager"}},
 	} {
-		t.Run(tt.version, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			// The team's go.sum holds the library's checksums only.
 			dir := t.TempDir()
 			write(t, filepath.Join(dir, "go.mod"), "module example.com/released\n\ngo "+goVersion+"\n\nrequire "+libraryModule+" "+tt.version+"\n")
@@ -504,10 +538,13 @@ func TestGoCodeFromModuleCache(t *testing.T) {
 				t.Fatal(err)
 			}
 			write(t, filepath.Join(dir, "go.sum"), fmt.Sprintf("%[1]s %[2]s %[3]s\n%[1]s %[2]s/go.mod %[4]s\n", libraryModule, tt.version, dl.Sum, dl.GoModSum))
+			if tt.vendor {
+				goCmd(t, dir, nil, "mod", "vendor")
+			}
 			before := folderSums(t, dl.Dir)
 			t.Chdir(dir)
 
-			b, err := (&bundles{done: map[string]bundle{}}).get(HandlerIngest)
+			b, err := (&bundles{}).get(HandlerIngest)
 			if tt.fails != nil {
 				if err == nil {
 					t.Fatalf("build from %s: got no error, want one", tt.version)

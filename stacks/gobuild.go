@@ -55,15 +55,18 @@ var libraryEnv = []string{"GOWORK=off", "GOFLAGS=-mod=readonly"}
 // with `go build` for linux/arm64 into a file named bootstrap, for the
 // provided.al2023 runtime; no Docker is involved.
 //
-// Where it builds: a package of this library (the Handler constants) builds
-// in the library's own module folder (a replace directive's directory, or the
-// read-only module cache), with the library's go.mod and go.sum and nothing
-// of the current module: no workspace (GOWORK=off), none of its requirements,
-// replace directives or GOFLAGS. So a team's `go mod tidy`, which drops the
-// handlers' dependencies (its code never imports them), cannot break synth,
-// and the handlers run the dependency versions the library was tested with.
-// Any other package, a team's own handler, builds in the current module as
-// `go build` would there.
+// Where it builds: an import path of this library (the Handler constants)
+// builds in the library's own module folder, wherever the current module's
+// graph has it (a replace directive's directory, a workspace's, the read-only
+// module cache), with the library's go.mod and go.sum alone: no workspace
+// (GOWORK=off), and none of the current module's requirements, replace
+// directives, vendor folder or GOFLAGS. So a team's `go mod tidy`, which
+// drops the handlers' dependencies (its code never imports them), cannot
+// break synth, and the handlers run the dependency versions the library was
+// released with; a team that needs others replaces the library itself (a
+// fork). Anything else, a team's own handler (an import path of its module,
+// a directory, or a package under a folder of the library's tree that has a
+// go.mod of its own), builds in the current module as `go build` would there.
 //
 // The asset hash covers everything the binary depends on: the Go version,
 // GOFLAGS and build flags, every file of every package of the building

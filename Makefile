@@ -9,10 +9,18 @@ GOTEST_FLAGS ?= -count=1 -timeout 30m
 
 .PHONY: synth test deps bench vet synth-time drill
 
+# The repository holds two Go modules: the library (this directory, what a
+# team's module requires) and e2e/ (the stand-ins, the handlers' end-to-end
+# tests, the outage drill and the pinned tools), kept apart so that none of
+# the test-only code reaches a team's module graph.
+E2E := e2e
+
 # deps installs what the tests need: the pinned npm stand-ins (kinesalite,
-# local-aws-sqs, the CDK CLI) and the Go modules and tools (aws-lambda-rie).
+# local-aws-sqs, the CDK CLI) and the Go modules and tools (aws-lambda-rie)
+# of both modules.
 deps: node_modules/.package-lock.json
 	$(GO) mod download
+	cd $(E2E) && $(GO) mod download
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -25,17 +33,22 @@ synth: deps
 
 vet:
 	$(GO) vet ./...
+	cd $(E2E) && $(GO) vet ./...
 
+# test: both modules' tests, then the handlers again under the race
+# detector: their packages in the library, their end-to-end tests in e2e.
 test: deps vet
 	$(GO) test $(GOTEST_FLAGS) ./...
+	cd $(E2E) && $(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test $(GOTEST_FLAGS) -race ./lambdas/...
+	cd $(E2E) && $(GO) test $(GOTEST_FLAGS) -race ./lambdas/...
 
 # drill: the outage drill on this machine (see README): synthesizes, then runs
 # two local regions from cdk.out and fails region A's Kinesis. Options:
 # make drill DRILL_FLAGS="-failure hang -return empty".
 DRILL_FLAGS ?=
 drill: synth
-	$(GO) run ./drill/cmd/drill -cdk-out cdk.out -out drill-report $(DRILL_FLAGS)
+	cd $(E2E) && $(GO) run ./drill/cmd/drill -cdk-out $(CURDIR)/cdk.out -out $(CURDIR)/drill-report $(DRILL_FLAGS)
 
 # synth-time: the app's warm synth time next to a one-resource app's.
 synth-time: deps
@@ -45,4 +58,4 @@ synth-time: deps
 # performance section quotes its output.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -count 3 ./lambdas/... | tee bench.txt
-	$(GO) test -count=1 -v -run TestBootstrapSizes ./lambdas/ | grep bootstrap | tee -a bench.txt
+	cd $(E2E) && $(GO) test -count=1 -v -run TestBootstrapSizes ./lambdas/ | grep bootstrap | tee -a $(CURDIR)/bench.txt

@@ -24,7 +24,8 @@ import (
 // buildTimeout bounds one go build (of a bootstrap or of aws-lambda-rie).
 const buildTimeout = 5 * time.Minute
 
-// rieTool is aws-lambda-rie, pinned by go.mod's tool directive.
+// rieTool is aws-lambda-rie, pinned by the test module's (e2e/go.mod) tool
+// directive.
 const rieTool = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 
 // result is a once-per-test-binary computation (a build), shared by tests.
@@ -45,7 +46,9 @@ var (
 // linux binary for the host's architecture named bootstrap, with the flags
 // the CDK app uses (-trimpath -buildvcs=false -tags lambda.norpc
 // -ldflags="-s -w -buildid="). pkg is a path relative to the repository root
-// ("./lambdas/ingest", "./internal/standin/testdata/echo") or an import path.
+// ("./lambdas/ingest", "./e2e/internal/standin/testdata/echo"), built in the
+// module that holds it: the library's handlers with the library's go.mod, as
+// the CDK app builds them, whatever the test module requires.
 // The build is done once per test binary; the file must not be modified.
 func BuildBootstrap(t T, pkg string) string {
 	t.Helper()
@@ -77,18 +80,47 @@ func buildBootstrap(root, pkg string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(pkgDir, "bootstrap")
+	modDir, rel, err := moduleOf(root, pkg)
+	if err != nil {
+		return "", err
+	}
 	// The shared build outlives the test that asked first, so it is bounded
 	// by its own timeout rather than that test's context.
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-tags", "lambda.norpc",
-		"-ldflags=-s -w -buildid=", "-o", out, pkg)
-	cmd.Dir = root
+		"-ldflags=-s -w -buildid=", "-o", out, rel)
+	cmd.Dir = modDir
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
 	return out, nil
+}
+
+// moduleOf returns the directory of the module that holds pkg (a path
+// relative to root) and pkg relative to that directory.
+func moduleOf(root, pkg string) (dir, rel string, err error) {
+	if !strings.HasPrefix(pkg, "./") {
+		return "", "", fmt.Errorf("package %q: want a path relative to the repository root, starting with ./", pkg)
+	}
+	abs := filepath.Join(root, pkg)
+	for dir = abs; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		if dir == root || dir == filepath.Dir(dir) {
+			return "", "", fmt.Errorf("package %s: no go.mod between it and %s", pkg, root)
+		}
+	}
+	rel, err = filepath.Rel(dir, abs)
+	if err != nil {
+		return "", "", err
+	}
+	if rel == "." {
+		return dir, ".", nil
+	}
+	return dir, "./" + filepath.ToSlash(rel), nil
 }
 
 // buildDir returns this test binary's directory for bootstraps. It cannot
@@ -119,7 +151,7 @@ func rieBinary(t T) string {
 		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "go", "tool", "-n", rieTool)
-		cmd.Dir = root
+		cmd.Dir = filepath.Join(root, "e2e")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()

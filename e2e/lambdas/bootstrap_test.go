@@ -15,7 +15,8 @@ var handlers = []string{"ingest", "health", "processor", "replay"}
 const maxBootstrapBytes = 10_000_000
 
 // TestBootstrapSizes builds every handler exactly as the CDK app bundles it
-// (linux/arm64, static, stripped) and checks the size budget.
+// (linux/arm64, static, stripped, in the library's module) and checks the
+// size budget.
 func TestBootstrapSizes(t *testing.T) {
 	dir := t.TempDir()
 	for _, h := range handlers {
@@ -23,6 +24,7 @@ func TestBootstrapSizes(t *testing.T) {
 			out := filepath.Join(dir, h, "bootstrap")
 			cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-tags", "lambda.norpc",
 				"-ldflags=-s -w -buildid=", "-o", out, "./"+h)
+			cmd.Dir = filepath.Join("..", "..", "lambdas")
 			cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
 			if b, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("go build %s: %v\n%s", h, err, b)

@@ -30,7 +30,7 @@ func StartSQS(t T) *SQS {
 	logOnFailure(t, "local-aws-sqs", log)
 	ctx, cancel := startContext(t)
 	defer cancel()
-	script := filepath.Join(root, "internal", "standin", "sqs.js")
+	script := filepath.Join(Dir(root), "sqs.js")
 	p, port, err := startNode(ctx, root, "local-aws-sqs", script, map[string]any{"port": 0, "region": q.region}, q.region, log)
 	if err != nil {
 		t.Fatalf("standin: %v", err)

@@ -24,8 +24,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twinstream/twinstream/drill"
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/drill"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 )
 
 // AccountID is the account the local regions pretend to be in (ARNs only).

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 )
 
 var (

@@ -12,6 +12,7 @@ package standin
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"golang.org/x/mod/modfile"
 )
 
 // Static test credentials: the stand-ins accept any signature.
@@ -42,32 +44,45 @@ var (
 )
 
 // RepoRoot returns the repository root: the nearest directory at or above
-// the working directory (a test's package directory) that holds go.mod.
+// the working directory (a test's package directory, or wherever the drill
+// command runs) whose go.mod is the library's (LibraryModule). The test
+// module (e2e) sits below it, so its own go.mod is passed over. The root
+// holds node_modules and the handler packages (./lambdas/...).
 func RepoRoot(t T) string {
 	t.Helper()
-	rootOnce.Do(func() { rootDir, rootErr = findRoot() })
+	rootOnce.Do(func() {
+		dir, err := os.Getwd()
+		if err == nil {
+			rootDir, err = findRoot(dir)
+		}
+		rootErr = err
+	})
 	if rootErr != nil {
 		t.Fatalf("standin: %v", rootErr)
 	}
 	return rootDir
 }
 
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+// LibraryModule is the module path of the library whose handlers the
+// stand-ins run.
+const LibraryModule = "github.com/twinstream/twinstream"
+
+func findRoot(dir string) (string, error) {
+	for start := dir; ; {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modfile.ModulePath(b) == LibraryModule {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", os.ErrNotExist
+			return "", fmt.Errorf("no go.mod of module %s at or above %s", LibraryModule, start)
 		}
 		dir = parent
 	}
 }
+
+// Dir is this package's directory below the repository root: the node
+// scripts (kinesalite.js, sqs.js) are there.
+func Dir(root string) string { return filepath.Join(root, "e2e", "internal", "standin") }
 
 // AWSConfig returns an SDK configuration for the stand-ins: the region and
 // static credentials, nothing read from the environment or ~/.aws, so tests

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 )
 
 // testTimeout bounds each test's calls to the stand-ins.

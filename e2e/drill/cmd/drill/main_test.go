@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/twinstream/twinstream/drill"
+	"github.com/twinstream/twinstream/e2e/drill"
 )
 
 func TestVerdict(t *testing.T) {

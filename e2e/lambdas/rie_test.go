@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
@@ -23,9 +24,11 @@ import (
 // event, as Lambda would: the wiring in main.go, the environment it reads and
 // the event/response types are exercised, not only the logic packages.
 
+// fixture reads a handler's test data: path is relative to the library's
+// lambdas directory.
 func fixture(t *testing.T, path string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(filepath.Join("..", "..", "lambdas", path))
 	if err != nil {
 		t.Fatal(err)
 	}

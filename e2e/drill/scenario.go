@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 	"github.com/twinstream/twinstream/lambdas/env"
 	"github.com/twinstream/twinstream/lambdas/health/health"
 	"github.com/twinstream/twinstream/lambdas/record"

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 )
 
-const echoPkg = "./internal/standin/testdata/echo"
+const echoPkg = "./e2e/internal/standin/testdata/echo"
 
 func TestBuildBootstrap(t *testing.T) {
 	a := standin.BuildBootstrap(t, echoPkg)

@@ -56,7 +56,7 @@ func StartKinesis(t T, opts KinesisOptions) *Kinesis {
 	}
 	k := &Kinesis{
 		region: opts.Region,
-		script: filepath.Join(root, "internal", "standin", "kinesalite.js"),
+		script: filepath.Join(Dir(root), "kinesalite.js"),
 		root:   root,
 		log:    &logBuffer{},
 	}

@@ -25,7 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 	"github.com/twinstream/twinstream/lambdas/replay/replay"
 )
 
@@ -265,7 +265,7 @@ func TestKinesisPollerDelivers(t *testing.T) {
 		}
 	}
 	// The same fields as an event Lambda sent (the processor's fixture).
-	fixture, err := os.ReadFile("../lambdas/processor/testdata/kinesis-event.json")
+	fixture, err := os.ReadFile("../../lambdas/processor/testdata/kinesis-event.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // tplGoldenDir holds the golden templates of the default configuration.
-const tplGoldenDir = "../testdata"
+const tplGoldenDir = "../../testdata"
 
 var tplGoldenFiles = map[string]string{
 	"east":   "twinstream-us-east-1.template.json",

@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 	"github.com/twinstream/twinstream/lambdas/ingest/ingest"
 	"github.com/twinstream/twinstream/lambdas/processor/processor"
 	"github.com/twinstream/twinstream/lambdas/record"

@@ -19,7 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/twinstream/twinstream/internal/standin"
+	"github.com/twinstream/twinstream/e2e/internal/standin"
 )
 
 // Invoker runs one synchronous Lambda invocation: event JSON in, the

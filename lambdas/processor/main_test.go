@@ -8,9 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -19,8 +17,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/twinstream/twinstream/lambdas/env"
 	"github.com/twinstream/twinstream/lambdas/processor/processor"
@@ -164,78 +160,6 @@ func TestSetup(t *testing.T) {
 				t.Errorf("got UsePathStyle %v, want %v", ps, !ps)
 			}
 		})
-	}
-}
-
-// TestHandleS3 runs the handler as main wires it (real S3 client, endpoint
-// from AWS_ENDPOINT_URL_S3, path-style) against gofakes3 on 127.0.0.1.
-func TestHandleS3(t *testing.T) {
-	backend := s3mem.New()
-	if err := backend.CreateBucket("sink"); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	defer srv.Close()
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_S3": srv.URL, "AWS_REGION": "us-east-1",
-		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-		"AWS_PROFILE": "", "AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		t.Setenv(k, v)
-	}
-	vars := map[string]string{"AWS_REGION": "us-east-1", "SINK_BUCKET": "sink", "S3_USE_PATH_STYLE": "true", "S3_TIMEOUT": "5s",
-		"AWS_ENDPOINT_URL_S3": srv.URL, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-	h, err := setup(context.Background(), &env.Reader{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }})
-	if err != nil {
-		t.Fatalf("setup: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ev := fixture(t)
-	ev.Records = append(ev.Records, ev.Records[0])
-	ev.Records[3].Kinesis.SequenceNumber = "49659753117836441366498154379624094103943484362088841218"
-	ev.Records[3].Kinesis.Data = []byte("not an envelope")
-	resp, err := h.handle(ctx, ev)
-	if err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("got %+v, %v, want no failures", resp, err)
-	}
-	client := h.p.Client.(*s3.Client)
-	for _, tt := range []struct{ key, want string }{
-		{
-			key:  "records/region=us-east-1/dt=2025-03-04/hr=10/shardId-000000000003-" + seq1 + "-" + seq3 + ".ndjson.gz",
-			want: string(ev.Records[0].Kinesis.Data) + "\n" + string(ev.Records[2].Kinesis.Data) + "\n",
-		},
-		{
-			key:  "quarantine/region=us-east-1/dt=2025-03-04/hr=10/shardId-000000000003-" + ev.Records[3].Kinesis.SequenceNumber + "-" + ev.Records[3].Kinesis.SequenceNumber + ".ndjson.gz",
-			want: "not an envelope",
-		},
-	} {
-		out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("sink"), Key: aws.String(tt.key)})
-		if err != nil {
-			t.Fatalf("get %s: %v", tt.key, err)
-		}
-		if ct, ce := aws.ToString(out.ContentType), aws.ToString(out.ContentEncoding); ct != "application/x-ndjson" || ce != "gzip" {
-			t.Errorf("%s: got %s, %s, want application/x-ndjson, gzip", tt.key, ct, ce)
-		}
-		zr, err := gzip.NewReader(out.Body)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.key, err)
-		}
-		raw, err := io.ReadAll(zr)
-		out.Body.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", tt.key, err)
-		}
-		if strings.HasPrefix(tt.key, "quarantine/") {
-			var q struct{ Data []byte }
-			if err := json.Unmarshal(raw, &q); err != nil || string(q.Data) != tt.want {
-				t.Errorf("%s: got %s, want a line with data %q", tt.key, raw, tt.want)
-			}
-		} else if string(raw) != tt.want {
-			t.Errorf("%s: got\n%s\nwant\n%s", tt.key, raw, tt.want)
-		}
 	}
 }
 

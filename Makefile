@@ -1,7 +1,11 @@
 # twinstream: the README's two set-up commands are `make synth` and `make test`.
 SHELL := /bin/bash
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CI ?=
+# Node.js is pinned in package.json (npm ci installs it in node_modules/.bin):
+# first on PATH, it is the node the jsii runtime starts for the CDK
+# constructs (synth and tests), the CDK CLI and the npm stand-ins run on,
+# whatever Node the machine has.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 GO ?= go
 # -count=1: go test caches results even when handler sources it builds change.
@@ -19,6 +23,7 @@ E2E := e2e
 # local-aws-sqs, the CDK CLI) and the Go modules and tools (aws-lambda-rie)
 # of both modules.
 deps: node_modules/.package-lock.json
+	@echo "node $$(node --version) ($$(command -v node))"
 	$(GO) mod download
 	cd $(E2E) && $(GO) mod download
 

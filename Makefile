@@ -11,7 +11,7 @@ GO ?= go
 # -count=1: go test caches results even when handler sources it builds change.
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: synth test deps bench vet synth-time drill
+.PHONY: synth test test-go lint deps bench vet synth-time drill
 
 # The repository holds two Go modules: the library (this directory, what a
 # team's module requires) and e2e/ (the stand-ins, the handlers' end-to-end
@@ -41,12 +41,26 @@ vet:
 	cd $(E2E) && $(GO) vet ./...
 
 # test: both modules' tests, then the handlers again under the race
-# detector: their packages in the library, their end-to-end tests in e2e.
-test: deps vet
+# detector (their packages in the library, their end-to-end tests in e2e),
+# then lint.
+test: deps vet test-go lint
+
+test-go:
 	$(GO) test $(GOTEST_FLAGS) ./...
 	cd $(E2E) && $(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test $(GOTEST_FLAGS) -race ./lambdas/...
 	cd $(E2E) && $(GO) test $(GOTEST_FLAGS) -race ./lambdas/...
+
+# lint: staticcheck, pinned by e2e/go.mod's tool directive (not the
+# library's go.mod, which every team's module inherits), over both modules
+# with its default check set (every check but the few it leaves off by
+# default; staticcheck -list-checks). A finding that is right to keep is
+# silenced where it stands with a //lint:ignore CHECK reason comment.
+lint:
+	@sc=$$(cd $(E2E) && $(GO) tool -n staticcheck) || exit 1; rc=0; \
+	echo "$$($$sc -version): library module"; $$sc ./... || rc=1; \
+	echo "staticcheck: e2e module"; (cd $(E2E) && $$sc ./...) || rc=1; \
+	exit $$rc
 
 # drill: the outage drill on this machine (see README): synthesizes, then runs
 # two local regions from cdk.out and fails region A's Kinesis. Options:

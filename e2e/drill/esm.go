@@ -778,7 +778,7 @@ func (p *SQSPoller) receive(ctx context.Context) ([]sqstypes.Message, error) {
 		MaxNumberOfMessages:         int32(n),
 		WaitTimeSeconds:             0,
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-		// local-aws-sqs reads only the older name.
+		//lint:ignore SA1019 local-aws-sqs reads only the older, deprecated name.
 		AttributeNames:        []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll},
 		MessageAttributeNames: []string{"All"},
 	}

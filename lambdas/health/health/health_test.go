@@ -581,13 +581,13 @@ func BenchmarkDeepCached(b *testing.B) {
 	}
 }
 
-// leakyErr is what AWS answers a probe from a misconfigured role: it names the
+// errLeaky is what AWS answers a probe from a misconfigured role: it names the
 // account, the role and the stream. None of it may reach an answer.
-var leakyErr = errors.New("operation error Kinesis: PutRecord, https response error StatusCode: 400, RequestID: 5f1c0ffe, " +
+var errLeaky = errors.New("operation error Kinesis: PutRecord, https response error StatusCode: 400, RequestID: 5f1c0ffe, " +
 	"api error AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/twinstream-health-role-1A2B/twinstream-health " +
 	"is not authorized to perform: kinesis:PutRecord on resource: arn:aws:kinesis:eu-west-1:123456789012:stream/twinstream-stream-9Z8Y")
 
-// leakMarkers are pieces of leakyErr, of the test clock's times ("2026") and
+// leakMarkers are pieces of errLeaky, of the test clock's times ("2026") and
 // of the Status field names that must never appear in an answer.
 var leakMarkers = []string{"123456789012", "arn:", "health-role", "AccessDenied", "RequestID", "5f1c0ffe",
 	"stream-9Z8Y", "PutRecord", "kinesis", "2026", "lastError", "failures", "consecutive", "since", "cached"}
@@ -605,7 +605,7 @@ func leaks(s string) []string {
 
 // TestHostileRequests sends what an outsider might try (every method, odd
 // paths, query strings asking for detail, huge and odd headers) to a handler
-// whose probe fails with leakyErr: every answer is one of the fixed bodies,
+// whose probe fails with errLeaky: every answer is one of the fixed bodies,
 // and neither body nor headers carry anything of the error.
 func TestHostileRequests(t *testing.T) {
 	const (
@@ -650,7 +650,7 @@ func TestHostileRequests(t *testing.T) {
 		{"asks for detail", http.Header{"Accept": {"text/html, application/xml"}, "X-Debug": {"1"}, "Prefer": {"verbose"},
 			"X-Forwarded-For": {"10.0.0.1, 127.0.0.1"}, "Authorization": {"Bearer x"}}},
 	}
-	k := &kinesisFake{err: leakyErr}
+	k := &kinesisFake{err: errLeaky}
 	h := newHandler(t, k.client(), newClock(), func(c *Config) { c.UnhealthyAfter = 1 })
 	for _, p := range paths {
 		for _, m := range methods {
@@ -736,7 +736,7 @@ func TestDetailsGoToTheLog(t *testing.T) {
 		cfg.UnhealthyAfter = 2
 		cfg.HealthyAfter = 1
 	})
-	steps := []error{nil, leakyErr, leakyErr, nil}
+	steps := []error{nil, errLeaky, errLeaky, nil}
 	for _, err := range steps {
 		c.Add(6 * time.Second)
 		k.setErr(err)
@@ -757,7 +757,7 @@ func TestDetailsGoToTheLog(t *testing.T) {
 		t.Fatalf("failed-probe lines: got %d, want 2\n%s", len(failed), buf.Bytes())
 	}
 	for i, l := range failed {
-		if got, _ := l["err"].(string); !strings.Contains(got, leakyErr.Error()) || l["level"] != "WARN" {
+		if got, _ := l["err"].(string); !strings.Contains(got, errLeaky.Error()) || l["level"] != "WARN" {
 			t.Errorf("failed probe %d: got %v %q, want WARN with the full error", i, l["level"], got)
 		}
 	}
@@ -767,7 +767,7 @@ func TestDetailsGoToTheLog(t *testing.T) {
 	}
 	for i, l := range changes {
 		got, _ := l["lastError"].(string)
-		if l["verdict"] != wantVerdicts[i] || !strings.Contains(got, leakyErr.Error()) || l["region"] != testRegion {
+		if l["verdict"] != wantVerdicts[i] || !strings.Contains(got, errLeaky.Error()) || l["region"] != testRegion {
 			t.Errorf("verdict change %d: got verdict %v region %v lastError %q, want %s, %s, the full error", i, l["verdict"], l["region"], got, wantVerdicts[i], testRegion)
 		}
 	}

@@ -5,7 +5,7 @@
 // go.mod of a team that requires the library.
 module github.com/twinstream/twinstream/e2e
 
-go 1.26.8
+go 1.26.6
 
 require (
 	github.com/aws/aws-lambda-go v1.55.1

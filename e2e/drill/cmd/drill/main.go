@@ -4,7 +4,7 @@
 // (or another fault, -fault), replay draining the spill, and a report of
 // what was sent, acknowledged, found and lost, with a timeline plot (SVG).
 //
-//	make drill   # synthesizes, then: go run ./drill/cmd/drill -cdk-out cdk.out -out drill-report
+//	make drill   # synthesizes, then in e2e/: go run ./drill/cmd/drill -cdk-out ../cdk.out -out ../drill-report
 //
 // It exits with status 1 when acknowledged records are lost that the
 // design keeps (LOST in the report), or when the drill cannot run. Records

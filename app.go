@@ -1,6 +1,6 @@
 // Command twinstream is the CDK app: it reads the configuration from the
-// cdk.json context key "twinstream" and builds the two regional stacks and
-// the global stack.
+// cdk.json context key "twinstream" and adds the Deployment (a regional
+// stack per region and the global stack), as any team's app would.
 package main
 
 import (
@@ -28,7 +28,7 @@ func main() {
 		jsii.Close()
 		os.Exit(1)
 	}
-	stacks.AddStacks(app, cfg)
+	stacks.NewDeployment(app, &stacks.DeploymentProps{Config: cfg})
 	app.Synth(nil)
 }
 

@@ -32,7 +32,7 @@ var update = flag.Bool("update", false, "rewrite the golden templates in testdat
 // cdk-nag AwsSolutions checks applied, which add annotations, not resources).
 var synthesized struct {
 	outdir    string
-	stacks    *stacks.Stacks
+	stacks    *stacks.Deployment
 	assembly  cxapi.CloudAssembly
 	templates map[string][]byte // stack id -> template JSON as the CLI writes it
 }
@@ -91,7 +91,7 @@ func synthDefault(out string) error {
 	if err != nil {
 		return err
 	}
-	synthesized.stacks = stacks.AddStacks(app, cfg)
+	synthesized.stacks = stacks.NewDeployment(app, &stacks.DeploymentProps{Config: cfg})
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	synthesized.assembly = app.Synth(nil)
 	synthesized.templates = map[string][]byte{}
@@ -432,7 +432,7 @@ func TestBadConfiguration(t *testing.T) {
 		want string
 	}{
 		{"no config", nil, `context key "twinstream" is missing`},
-		{"one region", map[string]any{"name": "twinstream", "regions": []any{"us-east-1"}}, `config: regions = ["us-east-1"]: want exactly two regions`},
+		{"one region", map[string]any{"name": "twinstream", "regions": []any{"us-east-1"}}, `config: regions = ["us-east-1"]: want 2 to 3 regions`},
 		{"bad name", map[string]any{"name": "Twin Stream", "regions": []any{"us-east-1", "us-west-2"}}, `config: name = "Twin Stream": want 3-24 lowercase letters`},
 		{"bad account", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "account": "12"}, `config: account = "12": want a 12-digit AWS account id`},
 		{"bad email", map[string]any{"name": "twinstream", "regions": []any{"us-east-1", "us-west-2"}, "alarmEmail": "nobody"}, `config: alarmEmail = "nobody": want an email address`},

@@ -29,20 +29,23 @@ import (
 //     delete a primary secret that still has replicas.) Should a restore
 //     fail for another reason, step 2 fails on the blocked name and the
 //     deploy stops with Secrets Manager's message.
-//  2. CreateSecret with the empty key list {"keys":[]} and the replica in
-//     the peer region (ResourceExistsException ignored): a first deploy
+//  2. CreateSecret with the empty key list {"keys":[]} and a replica in
+//     every other region (ResourceExistsException ignored): a first deploy
 //     creates it; a redeploy, including one after `cdk destroy`, adopts the
 //     one that is there, hashes untouched.
-//  3. ReplicateSecretToRegions to the peer, without ForceOverwriteReplicaSecret:
-//     puts back the replica a restored (or hand-made) secret lacks. Its
-//     InvalidParameterException and InvalidRequestException are ignored:
-//     they are the answers documented for a request that does not fit the
-//     secret's state, as a peer that already holds the replica (every
-//     redeploy) may get; a peer holding a standalone secret of that name
-//     keeps it (replication then reports Failed in DescribeSecret's
-//     ReplicationStatus). The price: a real failure here is not a deploy
-//     failure; it shows as the peer's deep health check failing (it reads
-//     the secret) and in that ReplicationStatus.
+//  3. ReplicateSecretToRegions, one step per other region, without
+//     ForceOverwriteReplicaSecret: puts back a replica a restored (or
+//     hand-made) secret lacks, and adds the replica of a region added to
+//     the configuration later. One region per call, so one region's answer
+//     cannot stand for another's. Its InvalidParameterException and
+//     InvalidRequestException are ignored: they are the answers documented
+//     for a request that does not fit the secret's state, as a region that
+//     already holds the replica (every redeploy) may get; a region holding a
+//     standalone secret of that name keeps it (replication then reports
+//     Failed in DescribeSecret's ReplicationStatus). The price: a real
+//     failure here is not a deploy failure; it shows as that region's deep
+//     health check failing (it reads the secret) and in that
+//     ReplicationStatus.
 //
 // None has an update path that writes: on a stack update each step repeats
 // its idempotent call, and on delete (stack deletion or replacement) none
@@ -66,21 +69,23 @@ func apiKeysSecretName(cfg *Config) string { return cfg.Name + "/api-keys" }
 // apiKeysEmpty is the value a new secret starts with: no key, no secret.
 const apiKeysEmpty = `{"keys":[]}`
 
-// newApiKeys returns the API-key secret, by name (both regions), after
-// making sure in the primary region that it exists, replicated to the peer.
+// newApiKeys returns the API-key secret, by name (every region), after
+// making sure in the primary region that it exists, replicated to the
+// others.
 func (s *RegionalStack) newApiKeys(cfg *Config, region string) awssecretsmanager.ISecret {
 	name := apiKeysSecretName(cfg)
 	if region == cfg.Primary() {
-		s.ApiKeysReady = ensureApiKeys(s, cfg, name, cfg.Peer(region))
+		s.ApiKeysReady = ensureApiKeys(s, cfg, name, cfg.Peers(region))
 	}
-	// Until the primary region's stack has run, the peer has no replica:
-	// ingest there cannot read the keys and answers 503 (retry later), it
-	// never accepts data unauthenticated.
+	// Until the primary region's stack has run, another region has no
+	// replica: ingest there cannot read the keys and answers 503 (retry
+	// later), it never accepts data unauthenticated.
 	return awssecretsmanager.Secret_FromSecretNameV2(s, jsii.String("ApiKeys"), jsii.String(name))
 }
 
-// ensureApiKeys adds the three steps (see above) and returns the last.
-func ensureApiKeys(s *RegionalStack, cfg *Config, name, peer string) constructs.IDependable {
+// ensureApiKeys adds the steps (see above) and returns what completes them:
+// the replica steps.
+func ensureApiKeys(s *RegionalStack, cfg *Config, name string, peers []string) constructs.IDependable {
 	// The secret's ARN is arn:...:secret:<name>-<6 random characters>. The
 	// exact name without a suffix is listed too because it is how a secret
 	// that does not exist (yet) can be authorized against; no real secret's
@@ -91,10 +96,19 @@ func ensureApiKeys(s *RegionalStack, cfg *Config, name, peer string) constructs.
 		s.FormatArn(&awscdk.ArnComponents{Service: jsii.String("secretsmanager"), Resource: jsii.String("secret"),
 			ResourceName: jsii.String(name + "-??????"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME}),
 	}
-	replica := []any{map[string]any{"Region": peer}}
-	// Replication only to the peer region (the secretsmanager:AddReplicaRegions
-	// condition key, which CreateSecret and ReplicateSecretToRegions share).
-	onlyPeer := map[string]any{"ForAllValues:StringEquals": map[string]any{"secretsmanager:AddReplicaRegions": []string{peer}}}
+	replicas := func(regions ...string) []any {
+		var out []any
+		for _, r := range regions {
+			out = append(out, map[string]any{"Region": r})
+		}
+		return out
+	}
+	// Replication only to the configured regions (the
+	// secretsmanager:AddReplicaRegions condition key, which CreateSecret and
+	// ReplicateSecretToRegions share).
+	only := func(regions ...string) map[string]any {
+		return map[string]any{"ForAllValues:StringEquals": map[string]any{"secretsmanager:AddReplicaRegions": regions}}
+	}
 	logs := awslogs.NewLogGroup(s, jsii.String("ApiKeysLogs"), &awslogs.LogGroupProps{
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
@@ -106,7 +120,7 @@ func ensureApiKeys(s *RegionalStack, cfg *Config, name, peer string) constructs.
 		}
 		return awsiam.NewPolicyStatement(sp)
 	}
-	step := func(id, typ, action string, params map[string]any, ignore string, grants ...awsiam.PolicyStatement) customresources.AwsCustomResource {
+	step := func(id, typ, action, physical string, params map[string]any, ignore string, grants ...awsiam.PolicyStatement) customresources.AwsCustomResource {
 		call := &customresources.AwsSdkCall{
 			Service:                  jsii.String("SecretsManager"),
 			Action:                   jsii.String(action),
@@ -114,7 +128,7 @@ func ensureApiKeys(s *RegionalStack, cfg *Config, name, peer string) constructs.
 			IgnoreErrorCodesMatching: jsii.String(ignore),
 			// Fixed: a new physical id would make CloudFormation "delete" the
 			// old one, which is harmless here (no OnDelete) but noisy.
-			PhysicalResourceId: customresources.PhysicalResourceId_Of(jsii.String(name + "#" + strings.ToLower(action))),
+			PhysicalResourceId: customresources.PhysicalResourceId_Of(jsii.String(physical)),
 		}
 		return customresources.NewAwsCustomResource(s, jsii.String(id), &customresources.AwsCustomResourceProps{
 			ResourceType: jsii.String(typ),
@@ -128,29 +142,40 @@ func ensureApiKeys(s *RegionalStack, cfg *Config, name, peer string) constructs.
 			LogGroup:            logs,
 		})
 	}
-	restore := step("ApiKeysRestore", "Custom::ApiKeysSecretRestore", "RestoreSecret",
+	physical := func(action string) string { return name + "#" + strings.ToLower(action) }
+	restore := step("ApiKeysRestore", "Custom::ApiKeysSecretRestore", "RestoreSecret", physical("RestoreSecret"),
 		map[string]any{"SecretId": name},
 		"^(ResourceNotFoundException|InvalidRequestException)$",
 		allow("RestoreSecret", nil))
-	create := step("ApiKeysSecret", ApiKeysSecretResourceType, "CreateSecret",
+	create := step("ApiKeysSecret", ApiKeysSecretResourceType, "CreateSecret", physical("CreateSecret"),
 		map[string]any{
 			"Name":              name,
 			"Description":       fmt.Sprintf(`twinstream %s API keys as SHA-256 hashes: {"keys":[{"id":"team-a","sha256":"<hex>"}]}`, cfg.Name),
 			"SecretString":      apiKeysEmpty,
-			"AddReplicaRegions": replica,
+			"AddReplicaRegions": replicas(peers...),
 		},
 		"^ResourceExistsException$",
 		// CreateSecret with AddReplicaRegions also needs ReplicateSecretToRegions.
-		allow("CreateSecret", onlyPeer), allow("ReplicateSecretToRegions", onlyPeer))
-	repl := step("ApiKeysReplica", "Custom::ApiKeysSecretReplica", "ReplicateSecretToRegions",
-		map[string]any{"SecretId": name, "AddReplicaRegions": replica, "ForceOverwriteReplicaSecret": false},
-		"^(InvalidParameterException|InvalidRequestException)$",
-		allow("ReplicateSecretToRegions", onlyPeer))
+		allow("CreateSecret", only(peers...)), allow("ReplicateSecretToRegions", only(peers...)))
 	create.Node().AddDependency(restore)
-	repl.Node().AddDependency(create)
+	ready := constructs.NewDependencyGroup()
+	for i, peer := range peers {
+		// The first other region keeps the ids it had when there were only
+		// two regions: a new logical or physical id would replace the step.
+		id, phys := "ApiKeysReplica", physical("ReplicateSecretToRegions")
+		if i > 0 {
+			id, phys = id+globalRegionID(peer), phys+"#"+peer
+		}
+		repl := step(id, "Custom::ApiKeysSecretReplica", "ReplicateSecretToRegions", phys,
+			map[string]any{"SecretId": name, "AddReplicaRegions": replicas(peer), "ForceOverwriteReplicaSecret": false},
+			"^(InvalidParameterException|InvalidRequestException)$",
+			allow("ReplicateSecretToRegions", only(peer)))
+		repl.Node().AddDependency(create)
+		ready.Add(repl)
+	}
 
 	suppressAwsCustomResourceProvider(s.Stack)
-	return repl
+	return ready
 }
 
 // ApiKeysSecretResourceType is the custom resource that creates the API-key

@@ -26,9 +26,10 @@ type Config struct {
 	// Name names the pipeline: stack names, resource names, metrics.
 	// Lowercase letters, digits and hyphens, 3-24 characters.
 	Name string `json:"name"`
-	// Regions are the two regions the pipeline runs in, active-active. The
-	// first is the primary: it holds the API-key secret (replicated to the
-	// second) and the PRIMARY record of the DNS failover pair.
+	// Regions are the regions the pipeline runs in, active-active: from 2
+	// to MaxRegions, all different. The first is the primary: it holds the
+	// API-key secret (replicated to every other region) and, with two
+	// regions, the PRIMARY record of the DNS failover pair.
 	Regions []string `json:"regions"`
 	// Account is the AWS account id. Empty: CDK_DEFAULT_ACCOUNT when the CDK
 	// CLI sets it, else the stacks are account-agnostic (synth needs no
@@ -66,6 +67,24 @@ type Config struct {
 	// of their own). Set false before `cdk destroy`.
 	TerminationProtection *bool `json:"terminationProtection,omitempty"`
 }
+
+// MaxRegions is the most regions a Config takes. Global Accelerator tries
+// the three endpoint groups (regions) closest to a client and, when none of
+// them has a healthy endpoint, fails open to the closest one
+// (https://docs.aws.amazon.com/global-accelerator/latest/dg/about-endpoints-endpoint-weights.unhealthy-endpoints.html):
+// with at most three regions every region is among a client's three
+// closest, so the accelerator moves traffic to any region that is still
+// healthy. A fourth region would not be a failover target for clients whose
+// three closest regions had failed. (The other limits are far off: 42
+// endpoint groups per accelerator, one Route 53 latency record per region,
+// 1,000 S3 replication rules per bucket; each sink stores N-1 replicas.)
+const MaxRegions = 3
+
+// PlaceholderHostedZoneID is the example hosted zone of cdk.json and
+// DefaultConfig: synth shows the TLS and DNS setup with it, and every stack
+// that uses it carries a CloudFormation rule that refuses to deploy it (see
+// placeholderDomainRule).
+const PlaceholderHostedZoneID = "Z0123456789EXAMPLE0"
 
 // DefaultRateLimitPerIP (requests per 5 minutes per client IP, about 100 a
 // second) stops one runaway client; a producer that needs more sends
@@ -130,8 +149,14 @@ type Domain struct {
 // RegionalName is the name of region's ALB: "<region>.<RecordName>".
 func (d *Domain) RegionalName(region string) string { return region + "." + d.RecordName }
 
-// FailoverName is the name of the DNS failover pair: "failover.<RecordName>".
+// FailoverName is "failover.<RecordName>", the DNS path to the regions that
+// does not go through the accelerator: a failover pair with two regions,
+// latency records gated by health checks with more (see GlobalStack).
 func (d *Domain) FailoverName() string { return "failover." + d.RecordName }
+
+// Placeholder reports whether the hosted zone is PlaceholderHostedZoneID,
+// cdk.json's example, which cannot be deployed.
+func (d *Domain) Placeholder() bool { return d.HostedZoneID == PlaceholderHostedZoneID }
 
 // DefaultConfig is the configuration cdk.json ships: the full production
 // shape with an example domain, synthesizable with no AWS account.
@@ -140,7 +165,7 @@ func DefaultConfig() *Config {
 		Name:    "twinstream",
 		Regions: []string{"us-east-1", "us-west-2"},
 		Domain: &Domain{
-			HostedZoneID: "Z0123456789EXAMPLE0",
+			HostedZoneID: PlaceholderHostedZoneID,
 			ZoneName:     "example.com",
 			RecordName:   "ingest.example.com",
 		},
@@ -198,16 +223,16 @@ func (c *Config) Validate() error {
 	if !nameRE.MatchString(c.Name) {
 		return bad("name", c.Name, "want 3-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen")
 	}
-	if len(c.Regions) != 2 {
-		return bad("regions", c.Regions, "want exactly two regions, e.g. [\"us-east-1\",\"us-west-2\"]")
+	if len(c.Regions) < 2 || len(c.Regions) > MaxRegions {
+		return bad("regions", c.Regions, fmt.Sprintf("want 2 to %d regions, e.g. [\"us-east-1\",\"us-west-2\"]", MaxRegions))
 	}
-	for _, r := range c.Regions {
+	for i, r := range c.Regions {
 		if !regionRE.MatchString(r) {
 			return bad("regions", c.Regions, fmt.Sprintf("%q is not a region name like us-east-1", r))
 		}
-	}
-	if c.Regions[0] == c.Regions[1] {
-		return bad("regions", c.Regions, "want two different regions")
+		if slices.Contains(c.Regions[:i], r) {
+			return bad("regions", c.Regions, fmt.Sprintf("want different regions, %q is there twice", r))
+		}
 	}
 	if c.Account != "" && !accountRE.MatchString(c.Account) {
 		return bad("account", c.Account, "want a 12-digit AWS account id, or leave it out")
@@ -263,12 +288,16 @@ func (c *Config) Validate() error {
 // Primary is the first region: it holds the API-key secret.
 func (c *Config) Primary() string { return c.Regions[0] }
 
-// Peer is the other region.
-func (c *Config) Peer(region string) string {
-	if region == c.Regions[0] {
-		return c.Regions[1]
+// Peers are the configured regions other than region, in Config.Regions
+// order.
+func (c *Config) Peers(region string) []string {
+	var out []string
+	for _, r := range c.Regions {
+		if r != region {
+			out = append(out, r)
+		}
 	}
-	return c.Regions[0]
+	return out
 }
 
 // AZs are the two availability zones of region, named explicitly.

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -10,8 +11,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Primary() != "us-east-1" || c.Peer("us-east-1") != "us-west-2" || c.Peer("us-west-2") != "us-east-1" {
-		t.Errorf("primary/peer: got %s/%s, want us-east-1/us-west-2", c.Primary(), c.Peer("us-east-1"))
+	if c.Primary() != "us-east-1" || !slices.Equal(c.Peers("us-east-1"), []string{"us-west-2"}) || !slices.Equal(c.Peers("us-west-2"), []string{"us-east-1"}) {
+		t.Errorf("primary/peers: got %s/%v, want us-east-1/[us-west-2]", c.Primary(), c.Peers("us-east-1"))
 	}
 	if got := c.AZs("us-west-2"); len(got) != 2 || got[0] != "us-west-2a" || got[1] != "us-west-2b" {
 		t.Errorf("AZs: got %v, want [us-west-2a us-west-2b]", got)
@@ -104,6 +105,33 @@ func TestConfigConcurrency(t *testing.T) {
 	}
 }
 
+// TestThreeRegions: up to MaxRegions regions; the first is the primary and
+// every other region is its peer.
+func TestThreeRegions(t *testing.T) {
+	c, err := ParseConfig(`{"name":"twin","regions":["us-east-1","us-west-2","eu-west-1"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Peers(c.Primary()), []string{"us-west-2", "eu-west-1"}; !slices.Equal(got, want) {
+		t.Errorf("Peers(primary): got %v, want %v", got, want)
+	}
+	if got, want := c.Peers("us-west-2"), []string{"us-east-1", "eu-west-1"}; !slices.Equal(got, want) {
+		t.Errorf("Peers(us-west-2): got %v, want %v", got, want)
+	}
+	if MaxRegions != 3 {
+		t.Errorf("MaxRegions: got %d, want 3 (Global Accelerator fails over among the three closest regions)", MaxRegions)
+	}
+}
+
+func TestPlaceholderDomain(t *testing.T) {
+	if d := DefaultConfig().Domain; !d.Placeholder() || d.HostedZoneID != PlaceholderHostedZoneID {
+		t.Errorf("DefaultConfig domain: got %+v, want the placeholder zone %s", d, PlaceholderHostedZoneID)
+	}
+	if (&Domain{HostedZoneID: "Z1D633PJN98FT9"}).Placeholder() {
+		t.Error("a real zone id: got placeholder, want not")
+	}
+}
+
 func TestDefaultConfigIsValid(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
@@ -122,10 +150,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"name upper case", `{"name":"Twin","regions":["us-east-1","us-west-2"]}`, []string{"name", `"Twin"`, "lowercase"}},
 		{"name too short", `{"name":"tw","regions":["us-east-1","us-west-2"]}`, []string{"name", `"tw"`, "3-24"}},
 		{"name ends with hyphen", `{"name":"twin-","regions":["us-east-1","us-west-2"]}`, []string{"name", `"twin-"`, "hyphen"}},
-		{"one region", `{"name":"twin","regions":["us-east-1"]}`, []string{"regions", `["us-east-1"]`, "exactly two"}},
-		{"three regions", `{"name":"twin","regions":["us-east-1","us-west-2","eu-west-1"]}`, []string{"regions", "exactly two"}},
+		{"one region", `{"name":"twin","regions":["us-east-1"]}`, []string{"regions", `["us-east-1"]`, "want 2 to 3 regions"}},
+		{"four regions", `{"name":"twin","regions":["us-east-1","us-west-2","eu-west-1","ap-south-1"]}`, []string{"regions", "want 2 to 3 regions"}},
 		{"bad region", `{"name":"twin","regions":["us-east-1","mars-1"]}`, []string{"regions", `"mars-1"`, "region name"}},
-		{"same region", `{"name":"twin","regions":["us-east-1","us-east-1"]}`, []string{"regions", "different"}},
+		{"same region", `{"name":"twin","regions":["us-east-1","us-east-1"]}`, []string{"regions", `want different regions, "us-east-1" is there twice`}},
+		{"same region of three", `{"name":"twin","regions":["us-east-1","eu-west-1","eu-west-1"]}`, []string{"regions", `"eu-west-1" is there twice`}},
 		{"bad account", `{` + ok + `,"account":"1234"}`, []string{"account", `"1234"`, "12-digit"}},
 		{"bad zone id", `{` + ok + `,"domain":{"hostedZoneId":"abc","zoneName":"example.com","recordName":"in.example.com"}}`, []string{"domain.hostedZoneId", `"abc"`, "hosted zone id"}},
 		{"bad zone name", `{` + ok + `,"domain":{"hostedZoneId":"Z1","zoneName":"Example.com","recordName":"in.example.com"}}`, []string{"domain.zoneName", `"Example.com"`, "lowercase DNS name"}},

@@ -85,7 +85,7 @@ func globalBuild(name string, cfg *Config, nag bool) (fx *globalFixture, err err
 		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	}
 	// The stacks exactly as the app builds them (app.go).
-	st := AddStacks(app, cfg)
+	st := NewDeployment(app, &DeploymentProps{Config: cfg})
 	fx.regions, fx.global = st.Regional, st.Global
 	asm := app.Synth(nil)
 	stacks := []awscdk.Stack{fx.global.Stack}
@@ -871,7 +871,7 @@ func TestGlobalTerminationProtection(t *testing.T) {
 	// StackProps win over the configuration.
 	app := flaggedApp()
 	cfg := DefaultConfig()
-	regions := AddStacks(app, cfg).Regional
+	regions := NewDeployment(app, &DeploymentProps{Config: cfg}).Regional
 	g := NewGlobalStack(app, "Unprotected", &GlobalStackProps{
 		StackProps: awscdk.StackProps{TerminationProtection: jsii.Bool(false)},
 		Config:     cfg,

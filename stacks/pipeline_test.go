@@ -16,11 +16,14 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -36,10 +39,18 @@ type pipelineStack struct {
 }
 
 type pipelineFixture struct {
-	def, prov *pipelineStack
+	def, prov, dev, existing *pipelineStack
+	// noflags is the Default stack again, in an app without cdk.json's
+	// feature flags (CDK's defaults).
+	noflags *pipelineStack
 	// provKey is the key supplied to the provisioned variant; keysKey
 	// encrypts its API-key secret.
 	provKey, keysKey awskms.Key
+	// The existing variant's supplied resources.
+	extStreamKey awskms.Key
+	extSink      awss3.Bucket
+	// The dev variant's stream consumer.
+	consumer awskinesis.IStreamConsumer
 }
 
 var (
@@ -51,9 +62,15 @@ var (
 // by its complete ARN.
 const pipelineProvSecretArn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prov/api-keys-AbCdEf"
 
-// pipelineStacks synthesizes, once per test binary, an app with two stacks:
+// pipelineExtStreamArn is the existing variant's stream.
+const pipelineExtStreamArn = "arn:aws:kinesis:eu-west-1:123456789012:stream/team-stream"
+
+// pipelineStacks synthesizes, once per test binary, an app with four stacks:
 // "Default" holds a Pipeline with only the required props, "Provisioned" one
-// with most props set. cdk-nag's AwsSolutions checks run over both.
+// with most props set, "Dev" one with RemovalPolicy DESTROY, tracing and a
+// stream consumer, "Existing" one built on supplied resources. cdk-nag's
+// AwsSolutions checks run over all of them. A second app, without feature
+// flags, holds the Default stack again.
 func pipelineStacks(t *testing.T) *pipelineFixture {
 	t.Helper()
 	pipelineOnce.Do(func() {
@@ -61,11 +78,7 @@ func pipelineStacks(t *testing.T) *pipelineFixture {
 		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 		f := &pipelineFixture{}
 
-		ds := awscdk.NewStack(app, jsii.String("Default"), nil)
-		dp := NewPipeline(ds, "Pipeline", &PipelineProps{
-			Name:    "test",
-			ApiKeys: awssecretsmanager.Secret_FromSecretNameV2(ds, jsii.String("ApiKeys"), jsii.String("test/api-keys")),
-		})
+		ds, dp := pipelineDefaultStack(app)
 
 		ps := awscdk.NewStack(app, jsii.String("Provisioned"), nil)
 		f.provKey = awskms.NewKey(ps, jsii.String("TeamKey"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)})
@@ -84,15 +97,15 @@ func pipelineStacks(t *testing.T) *pipelineFixture {
 				SecretCompleteArn: jsii.String(pipelineProvSecretArn),
 				EncryptionKey:     f.keysKey,
 			}),
-			ApiKeysSecretID:       jsii.String("prov/api-keys"),
-			StreamMode:            awskinesis.StreamMode_PROVISIONED,
-			ShardCount:            jsii.Number(3),
-			StreamKey:             f.provKey,
-			StreamRetention:       awscdk.Duration_Hours(jsii.Number(48)),
+			StreamProps: &awskinesis.StreamProps{
+				StreamMode:      awskinesis.StreamMode_PROVISIONED,
+				ShardCount:      jsii.Number(3),
+				RetentionPeriod: awscdk.Duration_Hours(jsii.Number(48)),
+			},
+			ExistingStreamKey:     f.provKey,
 			ProcessorHandler:      HandlerHealth, // any main package: it must become the processor's code
 			ProcessorEnvironment:  map[string]string{"TEAM": "orders"},
-			ProcessorMemorySize:   jsii.Number(512),
-			ProcessorTimeout:      awscdk.Duration_Seconds(jsii.Number(30)),
+			Processor:             &FunctionSettings{MemorySize: jsii.Number(512), Timeout: awscdk.Duration_Seconds(jsii.Number(30))},
 			BatchSize:             jsii.Number(200),
 			MaxBatchingWindow:     awscdk.Duration_Seconds(jsii.Number(0)),
 			MaxRecordAge:          awscdk.Duration_Hours(jsii.Number(24)),
@@ -101,41 +114,100 @@ func pipelineStacks(t *testing.T) *pipelineFixture {
 			ReplayBatchSize:       jsii.Number(2),
 			ReplayMaxConcurrency:  jsii.Number(3),
 			ReplayOutageTolerance: awscdk.Duration_Hours(jsii.Number(24)),
-			SinkBucketName:        jsii.String("orders-sink-test"),
-			LogsBucket:            logs,
+			SinkBucketProps:       &awss3.BucketProps{BucketName: jsii.String("orders-sink-test")},
+			ExistingLogsBucket:    logs,
 			LogRetention:          awslogs.RetentionDays_ONE_WEEK,
+			Ingest:                &FunctionSettings{ReservedConcurrency: jsii.Number(50)},
+			Health:                &FunctionSettings{ReservedConcurrency: jsii.Number(-1)},
+		})
 
-			IngestReservedConcurrency: jsii.Number(50),
-			HealthReservedConcurrency: jsii.Number(-1),
+		vs := awscdk.NewStack(app, jsii.String("Dev"), nil)
+		vp := NewPipeline(vs, "Pipeline", &PipelineProps{
+			Name:          "dev",
+			ApiKeys:       awssecretsmanager.Secret_FromSecretNameV2(vs, jsii.String("ApiKeys"), jsii.String("dev/api-keys")),
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+			Ingest:        &FunctionSettings{MemorySize: jsii.Number(2048), Tracing: awslambda.Tracing_ACTIVE},
+			Health:        &FunctionSettings{MemorySize: jsii.Number(512)},
+			Processor:     &FunctionSettings{ReservedConcurrency: jsii.Number(10), Tracing: awslambda.Tracing_ACTIVE},
+			Replay:        &FunctionSettings{ReservedConcurrency: jsii.Number(25), MemorySize: jsii.Number(256)},
+		})
+		f.consumer = vp.AddStreamConsumer("Analytics", "")
+		reader := awsiam.NewRole(vs, jsii.String("Reader"), &awsiam.RoleProps{AssumedBy: awsiam.NewAccountPrincipal(jsii.String("111122223333"))})
+		vp.GrantReadStream(reader)
+		f.consumer.GrantRead(reader)
+		vp.GrantReadSink(reader)
+		cdknag.NagSuppressions_AddResourceSuppressions(reader, &[]*cdknag.NagPackSuppression{{
+			Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String("test: CDK's read grants use action families (kinesis:Get*-style and s3:GetObject*)"),
+		}}, jsii.Bool(true))
+
+		es := awscdk.NewStack(app, jsii.String("Existing"), &awscdk.StackProps{
+			Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")},
+		})
+		f.extStreamKey = awskms.NewKey(es, jsii.String("TeamStreamKey"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)})
+		f.extSink = awss3.NewBucket(es, jsii.String("TeamSink"), &awss3.BucketProps{
+			BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+			Encryption:        awss3.BucketEncryption_S3_MANAGED,
+			EnforceSSL:        jsii.Bool(true),
+			Versioned:         jsii.Bool(true),
+		})
+		cdknag.NagSuppressions_AddResourceSuppressions(f.extSink, &[]*cdknag.NagPackSuppression{{
+			Id: jsii.String("AwsSolutions-S1"), Reason: jsii.String("test: the team's own bucket, logged elsewhere"),
+		}}, jsii.Bool(false))
+		ep := NewPipeline(es, "Pipeline", &PipelineProps{
+			Name:    "ext",
+			ApiKeys: awssecretsmanager.Secret_FromSecretNameV2(es, jsii.String("ApiKeys"), jsii.String("ext/api-keys")),
+			ExistingStream: awskinesis.Stream_FromStreamAttributes(es, jsii.String("TeamStream"), &awskinesis.StreamAttributes{
+				StreamArn: jsii.String(pipelineExtStreamArn), EncryptionKey: f.extStreamKey,
+			}),
+			ExistingSinkBucket:  f.extSink,
+			ExistingSpillBucket: awss3.Bucket_FromBucketName(es, jsii.String("TeamSpill"), jsii.String("team-spill")),
 		})
 
 		asm := app.Synth(nil)
-		load := func(s awscdk.Stack, p *Pipeline) *pipelineStack {
-			r := &pipelineStack{stack: s, p: p, tpl: assertions.Template_FromStack(s, nil)}
-			b, err := json.Marshal(r.tpl.ToJSON())
-			if err != nil {
-				panic(err)
-			}
-			var doc struct{ Resources map[string]map[string]any }
-			if err := json.Unmarshal(b, &doc); err != nil {
-				panic(err)
-			}
-			r.res = doc.Resources
-			for _, m := range *asm.GetStackArtifact(s.ArtifactId()).Messages() {
-				text := fmt.Sprint(m.Entry.Data)
-				if string(m.Level) != "INFO" && strings.HasPrefix(text, "AwsSolutions-") {
-					r.messages = append(r.messages, fmt.Sprintf("%s %s: %s", m.Level, *m.Id, strings.TrimSpace(text)))
-				}
-			}
-			return r
-		}
-		f.def, f.prov = load(ds, dp), load(ps, pp)
+		f.def, f.prov, f.dev, f.existing = pipelineLoad(asm, ds, dp), pipelineLoad(asm, ps, pp), pipelineLoad(asm, vs, vp), pipelineLoad(asm, es, ep)
+
+		// CDK's default feature flags: an App with no context at all.
+		bare := awscdk.NewApp(nil)
+		awscdk.Aspects_Of(bare).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+		ns, np := pipelineDefaultStack(bare)
+		f.noflags = pipelineLoad(bare.Synth(nil), ns, np)
 		pipelineFix = f
 	})
 	if pipelineFix == nil {
 		t.Fatal("pipeline test stacks did not synthesize (see the first failure)")
 	}
 	return pipelineFix
+}
+
+// pipelineDefaultStack adds the stack "Default" holding a Pipeline with only
+// the required props, its API-key secret imported by name.
+func pipelineDefaultStack(app awscdk.App) (awscdk.Stack, *Pipeline) {
+	ds := awscdk.NewStack(app, jsii.String("Default"), nil)
+	return ds, NewPipeline(ds, "Pipeline", &PipelineProps{
+		Name:    "test",
+		ApiKeys: awssecretsmanager.Secret_FromSecretNameV2(ds, jsii.String("ApiKeys"), jsii.String("test/api-keys")),
+	})
+}
+
+// pipelineLoad reads stack s of the synthesized assembly.
+func pipelineLoad(asm cxapi.CloudAssembly, s awscdk.Stack, p *Pipeline) *pipelineStack {
+	r := &pipelineStack{stack: s, p: p, tpl: assertions.Template_FromStack(s, nil)}
+	b, err := json.Marshal(r.tpl.ToJSON())
+	if err != nil {
+		panic(err)
+	}
+	var doc struct{ Resources map[string]map[string]any }
+	if err := json.Unmarshal(b, &doc); err != nil {
+		panic(err)
+	}
+	r.res = doc.Resources
+	for _, m := range *asm.GetStackArtifact(s.ArtifactId()).Messages() {
+		text := fmt.Sprint(m.Entry.Data)
+		if string(m.Level) != "INFO" && strings.HasPrefix(text, "AwsSolutions-") {
+			r.messages = append(r.messages, fmt.Sprintf("%s %s: %s", m.Level, *m.Id, strings.TrimSpace(text)))
+		}
+	}
+	return r
 }
 
 // logicalID is the template's logical id of construct c (an L2 construct's
@@ -404,10 +476,13 @@ func pipelineEnvWant(s *pipelineStack, secretID any, extra map[string]any) map[s
 func TestPipelineFunctions(t *testing.T) {
 	f := pipelineStacks(t)
 	d, pv := f.def, f.prov
-	// Secret_FromSecretNameV2's ARN is a partial ARN built from the name.
+	// A secret imported by name (Secret_FromSecretNameV2) has only a
+	// partial ARN, which Secrets Manager resolves unreliably: the functions
+	// get its name. One imported by its complete ARN: that ARN.
 	defSecret := pipelineDig(d.props(t, d.p.IngestFunction), "Environment", "Variables", "API_KEYS_SECRET_ARN")
-	if s, _ := json.Marshal(defSecret); !strings.Contains(string(s), "secret:test/api-keys") {
-		t.Errorf("got default API_KEYS_SECRET_ARN %s, want the pipelineSecret's ARN", s)
+	if defSecret != "test/api-keys" {
+		s, _ := json.Marshal(defSecret)
+		t.Errorf("got default API_KEYS_SECRET_ARN %s, want the secret's name \"test/api-keys\"", s)
 	}
 	tests := []struct {
 		name      string
@@ -420,7 +495,7 @@ func TestPipelineFunctions(t *testing.T) {
 		{"default", d, pipelineEnvWant(d, defSecret, nil), 30,
 			map[string]float64{"ingest": 1024, "health": 256, "processor": 1024, "replay": 512},
 			map[string]float64{"ingest": 15, "health": 5, "processor": 120, "replay": 210}},
-		{"provisioned", pv, pipelineEnvWant(pv, "prov/api-keys", map[string]any{"TEAM": "orders"}), 7,
+		{"provisioned", pv, pipelineEnvWant(pv, pipelineProvSecretArn, map[string]any{"TEAM": "orders"}), 7,
 			map[string]float64{"ingest": 1024, "health": 256, "processor": 512, "replay": 512},
 			map[string]float64{"ingest": 15, "health": 5, "processor": 30, "replay": 90}},
 	}
@@ -844,7 +919,7 @@ func TestPipelineSpillNotification(t *testing.T) {
 
 func TestPipelineMetrics(t *testing.T) {
 	s := pipelineStacks(t).def
-	ingestLogs := s.logicalID(s.p.IngestFunction.LogGroup())
+	ingestLogs := s.logicalID(s.p.ingest.LogGroup())
 	filters := map[string]map[string]any{}
 	for _, id := range s.ofType("AWS::Logs::MetricFilter") {
 		p := s.res[id]["Properties"].(map[string]any)
@@ -870,7 +945,7 @@ func TestPipelineMetrics(t *testing.T) {
 				t.Errorf("got FilterPattern %v, want %s", got, tt.pattern)
 			}
 			mt := p["MetricTransformations"].([]any)[0].(map[string]any)
-			want := map[string]any{"MetricName": tt.metric, "MetricNamespace": "Twinstream/test", "MetricValue": tt.value, "DefaultValue": 0.0, "Unit": "Count"}
+			want := map[string]any{"MetricName": tt.metric, "MetricNamespace": "Twinstream/test/Default", "MetricValue": tt.value, "DefaultValue": 0.0, "Unit": "Count"}
 			if !reflect.DeepEqual(mt, want) {
 				t.Errorf("got MetricTransformations %v, want %v", mt, want)
 			}
@@ -886,8 +961,8 @@ func TestPipelineMetrics(t *testing.T) {
 			Dimensions() *map[string]any
 		}
 	}{
-		{"accepted", "Twinstream/test", "AcceptedRecords", "Sum", false, s.p.MetricAccepted(nil)},
-		{"spilled", "Twinstream/test", "SpilledRecords", "Sum", false, s.p.MetricSpilled(nil)},
+		{"accepted", "Twinstream/test/Default", "AcceptedRecords", "Sum", false, s.p.MetricAccepted(nil)},
+		{"spilled", "Twinstream/test/Default", "SpilledRecords", "Sum", false, s.p.MetricSpilled(nil)},
 		{"iterator age", "AWS/Lambda", "IteratorAge", "Maximum", true, s.p.MetricIteratorAge(nil)},
 	} {
 		if *tt.m.Namespace() != tt.ns || *tt.m.MetricName() != tt.metric || *tt.m.Statistic() != tt.stat {
@@ -921,27 +996,49 @@ func TestPipelineBadProps(t *testing.T) {
 		}, `Name = "Bad_Name": want 3-24 lowercase`},
 		{"no api keys", func(awscdk.Stack) *PipelineProps { return &PipelineProps{Name: "okay"} }, "ApiKeys is required"},
 		{"shards on demand", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ShardCount: jsii.Number(2)}
-		}, "ShardCount = 2 with StreamMode ON_DEMAND"},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamProps: &awskinesis.StreamProps{ShardCount: jsii.Number(2)}}
+		}, "StreamProps.ShardCount = 2 with StreamMode ON_DEMAND"},
 		{"provisioned without shards", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamMode: awskinesis.StreamMode_PROVISIONED}
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamProps: &awskinesis.StreamProps{StreamMode: awskinesis.StreamMode_PROVISIONED}}
 		}, "ShardCount is required"},
-		{"stream and stream settings", func(s awscdk.Stack) *PipelineProps {
+		{"existing stream and stream props", func(s awscdk.Stack) *PipelineProps {
 			st := awskinesis.Stream_FromStreamArn(s, jsii.String("S"), jsii.String("arn:aws:kinesis:us-east-1:123456789012:stream/x"))
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Stream: st, StreamRetention: awscdk.Duration_Days(jsii.Number(2))}
-		}, "Stream is set"},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ExistingStream: st, StreamProps: &awskinesis.StreamProps{RetentionPeriod: awscdk.Duration_Days(jsii.Number(2))}}
+		}, "ExistingStream is set"},
+		{"existing stream and a key", func(s awscdk.Stack) *PipelineProps {
+			st := awskinesis.Stream_FromStreamArn(s, jsii.String("S"), jsii.String("arn:aws:kinesis:us-east-1:123456789012:stream/x"))
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ExistingStream: st, StreamKeyProps: &awskms.KeyProps{}}
+		}, "ExistingStream is set"},
+		{"unencrypted stream", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamProps: &awskinesis.StreamProps{Encryption: awskinesis.StreamEncryption_UNENCRYPTED}}
+		}, `StreamProps.Encryption = "UNENCRYPTED"`},
+		{"key inside stream props", func(s awscdk.Stack) *PipelineProps {
+			k := awskms.NewKey(s, jsii.String("K"), nil)
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamProps: &awskinesis.StreamProps{EncryptionKey: k}}
+		}, "StreamProps.EncryptionKey is set: pass the key as ExistingStreamKey"},
+		{"managed encryption and a key", func(s awscdk.Stack) *PipelineProps {
+			k := awskms.NewKey(s, jsii.String("K"), nil)
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamProps: &awskinesis.StreamProps{Encryption: awskinesis.StreamEncryption_MANAGED}, ExistingStreamKey: k}
+		}, "Encryption = MANAGED"},
+		{"existing key and key props", func(s awscdk.Stack) *PipelineProps {
+			k := awskms.NewKey(s, jsii.String("K"), nil)
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ExistingStreamKey: k, StreamKeyProps: &awskms.KeyProps{}}
+		}, "ExistingStreamKey and StreamKeyProps are both set"},
+		{"key without rotation", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamKeyProps: &awskms.KeyProps{EnableKeyRotation: jsii.Bool(false)}}
+		}, "StreamKeyProps.EnableKeyRotation = false"},
 		{"retention too short", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamRetention: awscdk.Duration_Hours(jsii.Number(12))}
-		}, "StreamRetention = 12h0m0s: want whole seconds from 24h0m0s to 8760h0m0s"},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamProps: &awskinesis.StreamProps{RetentionPeriod: awscdk.Duration_Hours(jsii.Number(12))}}
+		}, "StreamProps.RetentionPeriod = 12h0m0s: want whole seconds from 24h0m0s to 8760h0m0s"},
 		{"retention not whole hours", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamRetention: awscdk.Duration_Minutes(jsii.Number(24*60 + 30))}
-		}, "StreamRetention = 24h30m0s: want whole hours"},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamProps: &awskinesis.StreamProps{RetentionPeriod: awscdk.Duration_Minutes(jsii.Number(24*60 + 30))}}
+		}, "StreamProps.RetentionPeriod = 24h30m0s: want whole hours"},
 		{"window not whole seconds", func(s awscdk.Stack) *PipelineProps {
 			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), MaxBatchingWindow: awscdk.Duration_Millis(jsii.Number(1500))}
 		}, "MaxBatchingWindow = 1.5s: want whole seconds from 0s to 5m0s"},
 		{"record age over retention", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamRetention: awscdk.Duration_Days(jsii.Number(1)), MaxRecordAge: awscdk.Duration_Days(jsii.Number(2))}
-		}, "MaxRecordAge = 48h0m0s exceeds StreamRetention = 24h0m0s"},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), StreamProps: &awskinesis.StreamProps{RetentionPeriod: awscdk.Duration_Days(jsii.Number(1))}, MaxRecordAge: awscdk.Duration_Days(jsii.Number(2))}
+		}, "MaxRecordAge = 48h0m0s exceeds the stream's retention 24h0m0s"},
 		{"batch size 0", func(s awscdk.Stack) *PipelineProps {
 			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), BatchSize: jsii.Number(0)}
 		}, "BatchSize = 0: want a whole number from 1 to 10000"},
@@ -958,20 +1055,83 @@ func TestPipelineBadProps(t *testing.T) {
 			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ProcessorEnvironment: map[string]string{"SINK_BUCKET": "x"}}
 		}, `ProcessorEnvironment key "SINK_BUCKET"`},
 		{"ingest concurrency 0", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), IngestReservedConcurrency: jsii.Number(0)}
-		}, "IngestReservedConcurrency = 0: want a whole number of concurrent executions from 1 to 100000, or -1 to reserve none"},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Ingest: &FunctionSettings{ReservedConcurrency: jsii.Number(0)}}
+		}, "Ingest.ReservedConcurrency = 0: want a whole number of concurrent executions from 1 to 100000, or -1 to reserve none"},
 		{"health concurrency 1.5", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), HealthReservedConcurrency: jsii.Number(1.5)}
-		}, "HealthReservedConcurrency = 1.5"},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Health: &FunctionSettings{ReservedConcurrency: jsii.Number(1.5)}}
+		}, "Health.ReservedConcurrency = 1.5"},
 		{"health concurrency -2", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), HealthReservedConcurrency: jsii.Number(-2)}
-		}, "HealthReservedConcurrency = -2"},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Health: &FunctionSettings{ReservedConcurrency: jsii.Number(-2)}}
+		}, "Health.ReservedConcurrency = -2"},
 		{"ingest concurrency too high", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), IngestReservedConcurrency: jsii.Number(100001)}
-		}, "IngestReservedConcurrency = 100001"},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Ingest: &FunctionSettings{ReservedConcurrency: jsii.Number(100001)}}
+		}, "Ingest.ReservedConcurrency = 100001"},
+		{"replay reserved below its polling", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Replay: &FunctionSettings{ReservedConcurrency: jsii.Number(5)}}
+		}, "Replay.ReservedConcurrency = 5 is below ReplayMaxConcurrency = 20"},
+		{"memory 64", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Processor: &FunctionSettings{MemorySize: jsii.Number(64)}}
+		}, "Processor.MemorySize = 64: want a whole number from 128 to 10240"},
+		{"ingest timeout", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Ingest: &FunctionSettings{Timeout: awscdk.Duration_Seconds(jsii.Number(30))}}
+		}, "Ingest.Timeout: the ingest function's timeout follows from its handler's budgets (15s)"},
+		{"processor timeout too long", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Processor: &FunctionSettings{Timeout: awscdk.Duration_Minutes(jsii.Number(16))}}
+		}, "Processor.Timeout = 16m0s"},
+		{"bad tracing", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Health: &FunctionSettings{Tracing: awslambda.Tracing("ON")}}
+		}, `Health.Tracing = "ON"`},
+		{"removal snapshot", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), RemovalPolicy: awscdk.RemovalPolicy_SNAPSHOT}
+		}, `RemovalPolicy = "SNAPSHOT": want RETAIN (the default) or DESTROY`},
 		{"bad sink bucket name", func(s awscdk.Stack) *PipelineProps {
-			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SinkBucketName: jsii.String("Upper_Case")}
-		}, `SinkBucketName = "Upper_Case"`},
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SinkBucketProps: &awss3.BucketProps{BucketName: jsii.String("Upper_Case")}}
+		}, `SinkBucketProps.BucketName: "Upper_Case"`},
+		{"existing sink and sink props", func(s awscdk.Stack) *PipelineProps {
+			b := awss3.Bucket_FromBucketName(s, jsii.String("B"), jsii.String("team-sink"))
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ExistingSinkBucket: b, SinkBucketProps: &awss3.BucketProps{}}
+		}, "ExistingSinkBucket and SinkBucketProps are both set"},
+		{"existing spill and spill props", func(s awscdk.Stack) *PipelineProps {
+			b := awss3.Bucket_FromBucketName(s, jsii.String("B"), jsii.String("team-spill"))
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ExistingSpillBucket: b, SpillBucketProps: &awss3.BucketProps{}}
+		}, "ExistingSpillBucket and SpillBucketProps are both set"},
+		{"existing logs and logs props", func(s awscdk.Stack) *PipelineProps {
+			b := awss3.Bucket_FromBucketName(s, jsii.String("B"), jsii.String("team-logs"))
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ExistingLogsBucket: b, LogsBucketProps: &awss3.BucketProps{}}
+		}, "ExistingLogsBucket and LogsBucketProps are both set"},
+		{"unversioned sink", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SinkBucketProps: &awss3.BucketProps{Versioned: jsii.Bool(false)}}
+		}, "SinkBucketProps.Versioned"},
+		{"KMS sink", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SinkBucketProps: &awss3.BucketProps{Encryption: awss3.BucketEncryption_KMS_MANAGED}}
+		}, `SinkBucketProps.Encryption: "KMS_MANAGED"`},
+		{"KMS logs", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), LogsBucketProps: &awss3.BucketProps{Encryption: awss3.BucketEncryption_KMS}}
+		}, `LogsBucketProps.Encryption: "KMS"`},
+		{"ACLs on the logs bucket", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), LogsBucketProps: &awss3.BucketProps{ObjectOwnership: awss3.ObjectOwnership_OBJECT_WRITER}}
+		}, "LogsBucketProps.AccessControl/ObjectOwnership"},
+		{"public spill bucket", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SpillBucketProps: &awss3.BucketProps{BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ACLS()}}
+		}, "SpillBucketProps.BlockPublicAccess"},
+		{"TLS not enforced", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SpillBucketProps: &awss3.BucketProps{EnforceSSL: jsii.Bool(false)}}
+		}, "SpillBucketProps.EnforceSSL"},
+		{"sink logging elsewhere", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SinkBucketProps: &awss3.BucketProps{ServerAccessLogsPrefix: jsii.String("x/")}}
+		}, "SinkBucketProps.ServerAccessLogs*"},
+		{"sink replication", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SinkBucketProps: &awss3.BucketProps{ReplicationRules: &[]*awss3.ReplicationRule{}}}
+		}, "SinkBucketProps.ReplicationRules"},
+		{"auto delete while retained", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), SpillBucketProps: &awss3.BucketProps{AutoDeleteObjects: jsii.Bool(true)}}
+		}, "SpillBucketProps.AutoDeleteObjects: it needs RemovalPolicy DESTROY"},
+		{"logs props unused", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s),
+				ExistingSinkBucket:  awss3.Bucket_FromBucketName(s, jsii.String("A"), jsii.String("team-sink")),
+				ExistingSpillBucket: awss3.Bucket_FromBucketName(s, jsii.String("B"), jsii.String("team-spill")),
+				LogsBucketProps:     &awss3.BucketProps{}}
+		}, "LogsBucketProps is set, but the construct creates no bucket"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,22 +26,39 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-// RegionalStackProps configures one region of the pipeline. StackProps
-// carries Env and CrossRegionReferences (app.go sets them); an Env left out
-// defaults to Region and Config.Account, a TerminationProtection left out to
-// Config.TerminationProtection (default on).
+// RegionalStackProps configures one region of the pipeline. In StackProps,
+// an Env left out defaults to Region and Config.Account, a
+// TerminationProtection left out to Config.TerminationProtection (default
+// on), CrossRegionReferences left out to true (the GlobalStack reads this
+// stack's ALB and sink bucket), a Description left out to one naming the
+// pipeline and the region.
 type RegionalStackProps struct {
 	awscdk.StackProps
-	// Config is the app's configuration (required).
+	// Config is the configuration (required).
 	Config *Config
 	// Region is the stack's region, one of Config.Regions (required).
 	Region string
+	// Pipeline holds settings of this region's pipeline (see PipelineProps),
+	// laid over what the stack sets: Name (Config.Name; another name
+	// panics), ApiKeys (the stack's API-key secret; setting it panics),
+	// ExistingLogsBucket (the stack's logs bucket, which also takes the
+	// ALB's access logs: a supplied one must accept those too), and the
+	// Ingest and Health reserved concurrency (Config's keys, when Pipeline
+	// leaves them unset). Its RemovalPolicy also applies to the stack's logs
+	// bucket and VPC flow log group. Default: none, the production defaults.
+	Pipeline *PipelineProps
+	// PipelineFor, when set, is called once the stack exists and before its
+	// pipeline is built, so that it can define or import constructs in the
+	// stack (an existing stream or bucket); what it returns is laid over
+	// Pipeline. Default: none.
+	PipelineFor func(stack awscdk.Stack) *PipelineProps
 }
 
 // RegionalStack is one region of the pipeline: a VPC with public subnets, an
-// internet-facing ALB in front of the Pipeline's ingest and health functions,
-// the API-key secret (ensured in the primary region, replicated to the
-// other; see apikeys.go), a logs bucket and the alarms.
+// internet-facing ALB in front of the Pipeline's ingest and health functions
+// (Pipeline.AttachToListener), the API-key secret (ensured in the primary
+// region, replicated to the others; see apikeys.go), a logs bucket and the
+// alarms.
 type RegionalStack struct {
 	awscdk.Stack
 	Pipeline          *Pipeline
@@ -52,13 +69,14 @@ type RegionalStack struct {
 	// off this region when it has no healthy target.
 	HealthTargetGroup elbv2.ApplicationTargetGroup
 	// ApiKeys is the API-key secret, by name. ApiKeysReady, in the primary
-	// region only, is the last step that makes sure it exists and is
-	// replicated (nil in the peer).
+	// region only, is what makes sure it exists and is replicated to every
+	// other region (nil elsewhere).
 	ApiKeys      awssecretsmanager.ISecret
 	ApiKeysReady constructs.IDependable
 	// LogsBucket receives the ALB's access logs and the Pipeline buckets'
-	// server access logs (90 days).
-	LogsBucket awss3.Bucket
+	// server access logs (kept 90 days), unless PipelineProps supplied
+	// ExistingLogsBucket, which is then this.
+	LogsBucket awss3.IBucket
 	// AlarmTopic receives every alarm of the region.
 	AlarmTopic awssns.Topic
 	// RegionalName is "<region>.<RecordName>" with a domain (an alias to this
@@ -74,26 +92,9 @@ type RegionalStack struct {
 	azs []string
 }
 
-// Health-check timing of the region-health target group: the shortest ALB
-// allows. The ranges, from CreateTargetGroup in the ELB API reference
-// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html):
-// HealthCheckIntervalSeconds 5-300 (35 s default for lambda targets),
-// HealthCheckTimeoutSeconds 2-120 (30 s default for lambda targets; it must
-// be below the interval), HealthyThresholdCount and UnhealthyThresholdCount
-// 2-10. Health checks of lambda target groups are off until enabled
-// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/lambda-functions.html,
-// "Enable health checks"). So the ALB marks the region unhealthy 2 x 5 s
-// after the health handler starts failing /health/deep (it fails after its
-// own hysteresis), and healthy again after 2 good probes.
-const (
-	deepHealthPath      = "/health/deep"
-	deepHealthInterval  = 5 // seconds
-	deepHealthTimeout   = 4 // seconds, < interval
-	deepHealthThreshold = 2 // healthy and unhealthy
-)
-
 // NewRegionalStack builds the stack of props.Region. It panics (CDK style)
-// when props, props.Config or the region is invalid.
+// when props, props.Config, the region or the pipeline settings are
+// invalid.
 func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStackProps) *RegionalStack {
 	if props == nil || props.Config == nil {
 		panic("twinstream: NewRegionalStack: props.Config is required")
@@ -121,26 +122,46 @@ func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStac
 	if sp.TerminationProtection == nil {
 		sp.TerminationProtection = jsii.Bool(cfg.TerminationProtected())
 	}
+	if sp.CrossRegionReferences == nil {
+		sp.CrossRegionReferences = jsii.Bool(true)
+	}
 
 	s := &RegionalStack{azs: cfg.AZs(region)}
 	awscdk.NewStack_Override(s, scope, jsii.String(id), &sp)
 
-	s.Vpc = s.newVpc()
-	s.LogsBucket = s.newLogsBucket()
+	pp := props.Pipeline
+	if props.PipelineFor != nil {
+		pp = mergeProps(pp, props.PipelineFor(s.Stack))
+	} else {
+		pp = mergeProps(pp, nil)
+	}
+	if pp.Name != "" && pp.Name != cfg.Name {
+		panic(fmt.Sprintf("twinstream: NewRegionalStack: Pipeline.Name = %q: the pipeline is named by Config.Name (%q); leave it unset", pp.Name, cfg.Name))
+	}
+	if pp.ApiKeys != nil {
+		panic(fmt.Sprintf("twinstream: NewRegionalStack: Pipeline.ApiKeys is set: the stack provides the API-key secret (%s, created in the primary region and replicated); leave it unset", apiKeysSecretName(cfg)))
+	}
+	removal := pp.RemovalPolicy
+	if removal == "" {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+
+	s.Vpc = s.newVpc(removal)
+	s.LogsBucket = pp.ExistingLogsBucket
+	if s.LogsBucket == nil {
+		s.LogsBucket = s.newLogsBucket(removal, pp.LogsBucketProps)
+	}
 	s.ApiKeys = s.newApiKeys(cfg, region)
 
 	// One logs bucket per region: the ALB's access logs and the pipeline's
-	// bucket access logs.
-	// Both regions ask for the secret by name (the replica has the
-	// primary's name).
-	s.Pipeline = NewPipeline(s, "Pipeline", &PipelineProps{
-		Name:                      cfg.Name,
-		ApiKeys:                   s.ApiKeys,
-		ApiKeysSecretID:           jsii.String(apiKeysSecretName(cfg)),
-		LogsBucket:                s.LogsBucket,
-		IngestReservedConcurrency: configConcurrency(cfg.IngestReservedConcurrency),
-		HealthReservedConcurrency: configConcurrency(cfg.HealthReservedConcurrency),
-	})
+	// bucket access logs. Every region asks for the secret by name (the
+	// replicas have the primary's name). Pipeline props win over the
+	// configuration's reserved concurrency.
+	pp.Name, pp.ApiKeys = cfg.Name, s.ApiKeys
+	pp.ExistingLogsBucket, pp.LogsBucketProps = s.LogsBucket, nil
+	pp.Ingest = mergeProps(&FunctionSettings{ReservedConcurrency: configConcurrency(cfg.IngestReservedConcurrency)}, pp.Ingest)
+	pp.Health = mergeProps(&FunctionSettings{ReservedConcurrency: configConcurrency(cfg.HealthReservedConcurrency)}, pp.Health)
+	s.Pipeline = NewPipeline(s, "Pipeline", pp)
 	if s.ApiKeysReady != nil {
 		// The functions that read the keys start once the secret exists.
 		s.Pipeline.IngestFunction.Node().AddDependency(s.ApiKeysReady)
@@ -149,6 +170,9 @@ func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStac
 
 	s.newLoadBalancer(cfg, region)
 	s.newAlarms(cfg)
+	if d := cfg.Domain; d != nil {
+		placeholderDomainRule(s.Stack, d)
+	}
 	return s
 }
 
@@ -165,12 +189,13 @@ func (s *RegionalStack) AvailabilityZones() *[]*string {
 // newVpc: public subnets only in the two configured AZs, no NAT gateways
 // (Lambda targets need none: the ALB invokes them through the Lambda API),
 // all traffic logged.
-func (s *RegionalStack) newVpc() awsec2.Vpc {
-	// Kept like the access logs when the stack goes: they may be what an
-	// investigation needs. The retention still expires them.
+func (s *RegionalStack) newVpc(removal awscdk.RemovalPolicy) awsec2.Vpc {
+	// Kept like the access logs when the stack goes (unless the pipeline's
+	// RemovalPolicy is DESTROY): they may be what an investigation needs.
+	// The retention still expires them.
 	flowLogs := awslogs.NewLogGroup(s, jsii.String("FlowLogs"), &awslogs.LogGroupProps{
 		Retention:     awslogs.RetentionDays_THREE_MONTHS,
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		RemovalPolicy: removal,
 	})
 	vpc := awsec2.NewVpc(s, jsii.String("Vpc"), &awsec2.VpcProps{
 		AvailabilityZones: jsii.Strings(s.azs...),
@@ -198,23 +223,21 @@ func (s *RegionalStack) newVpc() awsec2.Vpc {
 }
 
 // newLogsBucket holds the ALB access logs and the pipeline buckets' server
-// access logs. ALB access logs require SSE-S3 (SSE-KMS is not supported).
-// Object ownership is left to CDK: with the serverAccessLogsUseBucketPolicy
-// feature flag (cdk.json) it grants log delivery by bucket policy, without
-// it by the LogDeliveryWrite ACL (which needs ObjectWriter), so the bucket
-// works as a server-access-log target either way.
-func (s *RegionalStack) newLogsBucket() awss3.Bucket {
-	b := awss3.NewBucket(s, jsii.String("LogsBucket"), &awss3.BucketProps{
-		Encryption:        awss3.BucketEncryption_S3_MANAGED,
-		EnforceSSL:        jsii.Bool(true),
-		MinimumTLSVersion: jsii.Number(1.2),
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:         jsii.String("expire-logs"),
-			Expiration: awscdk.Duration_Days(jsii.Number(90)),
-		}},
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-	})
+// access logs, for 90 days. ALB access logs require SSE-S3 (SSE-KMS is not
+// supported), and so do S3 server access logs. ACLs are disabled
+// (BucketOwnerEnforced) whatever the app's feature flags: both kinds of
+// logs arrive under the bucket policy (Pipeline.logTo and
+// ApplicationLoadBalancer.LogAccessLogs add the statements). props are laid
+// over these defaults (PipelineProps.LogsBucketProps).
+func (s *RegionalStack) newLogsBucket(removal awscdk.RemovalPolicy, props *awss3.BucketProps) awss3.Bucket {
+	def := pipelineSecureBucket(removal, awss3.BucketEncryption_S3_MANAGED)
+	def.LifecycleRules = &[]*awss3.LifecycleRule{{
+		Id:         jsii.String("expire-logs"),
+		Expiration: awscdk.Duration_Days(jsii.Number(90)),
+	}}
+	b := awss3.NewBucket(s, jsii.String("LogsBucket"), pipelineBucketRules{
+		prop: "LogsBucketProps", encryption: []awss3.BucketEncryption{awss3.BucketEncryption_S3_MANAGED},
+	}.bucketProps(props, def))
 	cdknag.NagSuppressions_AddResourceSuppressions(b, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-S1"),
 		Reason: jsii.String("this is the access-log bucket itself: logging it into itself would log its own log writes forever"),
@@ -317,50 +340,12 @@ func (s *RegionalStack) newLoadBalancer(cfg *Config, region string) {
 			jsii.String("no domain configured: the ALB and the accelerator listen on plain HTTP; set domain in cdk.json for TLS"), nil)
 	}
 
-	// Health checks of Lambda target groups are off by default: both are
-	// enabled explicitly. Global Accelerator counts an ALB endpoint healthy
-	// only if EVERY target group behind it has at least one healthy target
-	// (https://docs.aws.amazon.com/global-accelerator/latest/dg/about-endpoint-groups-health-check-options.html).
-	// The region-health group's only target answers /health/deep by writing a
-	// canary record to this region's Kinesis: when Kinesis cannot take
-	// writes, that group has no healthy target, the whole ALB counts as
-	// unhealthy, and GA sends producers to the other region (about 30 s
-	// later). The ALB itself fails open and keeps invoking the unhealthy
-	// targets, which is harmless: ingest spills what Kinesis refuses.
-	s.IngestTargetGroup = elbv2.NewApplicationTargetGroup(s, jsii.String("IngestTargetGroup"), &elbv2.ApplicationTargetGroupProps{
-		TargetType: elbv2.TargetType_LAMBDA,
-		Targets:    &[]elbv2.IApplicationLoadBalancerTarget{s.Pipeline.IngestTarget()},
-		HealthCheck: &elbv2.HealthCheck{
-			Enabled:                 jsii.Bool(true),
-			Path:                    jsii.String("/health"),
-			Interval:                awscdk.Duration_Seconds(jsii.Number(30)),
-			Timeout:                 awscdk.Duration_Seconds(jsii.Number(5)),
-			HealthyThresholdCount:   jsii.Number(2),
-			UnhealthyThresholdCount: jsii.Number(2),
-		},
-	})
-	s.HealthTargetGroup = elbv2.NewApplicationTargetGroup(s, jsii.String("HealthTargetGroup"), &elbv2.ApplicationTargetGroupProps{
-		TargetType: elbv2.TargetType_LAMBDA,
-		Targets:    &[]elbv2.IApplicationLoadBalancerTarget{s.Pipeline.HealthTarget()},
-		HealthCheck: &elbv2.HealthCheck{
-			Enabled:                 jsii.Bool(true),
-			Path:                    jsii.String(deepHealthPath),
-			Interval:                awscdk.Duration_Seconds(jsii.Number(deepHealthInterval)),
-			Timeout:                 awscdk.Duration_Seconds(jsii.Number(deepHealthTimeout)),
-			HealthyThresholdCount:   jsii.Number(deepHealthThreshold),
-			UnhealthyThresholdCount: jsii.Number(deepHealthThreshold),
-		},
-	})
-	listener.AddTargetGroups(jsii.String("Ingest"), &elbv2.AddApplicationTargetGroupsProps{
-		Priority:     jsii.Number(10),
-		Conditions:   &[]elbv2.ListenerCondition{elbv2.ListenerCondition_PathPatterns(jsii.Strings("/v1/records"))},
-		TargetGroups: &[]elbv2.IApplicationTargetGroup{s.IngestTargetGroup},
-	})
-	listener.AddTargetGroups(jsii.String("Health"), &elbv2.AddApplicationTargetGroupsProps{
-		Priority:     jsii.Number(20),
-		Conditions:   &[]elbv2.ListenerCondition{elbv2.ListenerCondition_PathPatterns(jsii.Strings("/health", "/health/*"))},
-		TargetGroups: &[]elbv2.IApplicationTargetGroup{s.HealthTargetGroup},
-	})
+	// The failover wiring (both target groups, their health checks and
+	// rules) is the pipeline's own: see AttachToListener. The target groups
+	// are the stack's children, as they were before the method existed, so
+	// their logical ids stay.
+	tgs := s.Pipeline.AttachToListener(listener, &ListenerAttachmentProps{Scope: s})
+	s.IngestTargetGroup, s.HealthTargetGroup = tgs.Ingest, tgs.Health
 
 	var endpoint *string
 	if s.RegionalName != nil {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -47,6 +48,7 @@ const (
 	variantDomain   = "domain"   // DefaultConfig: example.com domain
 	variantNoDomain = "nodomain" // no domain: plain HTTP and a warning
 	variantAccount  = "account"  // an account id: CDK would look AZs up unless told
+	variantThree    = "three"    // three regions
 )
 
 func regionalConfigs() map[string]*Config {
@@ -61,10 +63,13 @@ func regionalConfigs() map[string]*Config {
 	account.HealthRateLimitPerIP = -1
 	account.IngestReservedConcurrency = 50
 	account.HealthReservedConcurrency = -1
+	three := DefaultConfig()
+	three.Regions = []string{"us-east-1", "us-west-2", "eu-west-1"}
 	return map[string]*Config{
 		variantDomain:   DefaultConfig(),
 		variantNoDomain: noDomain,
 		variantAccount:  account,
+		variantThree:    three,
 	}
 }
 
@@ -599,18 +604,51 @@ func TestRegionalApiKeysSecret(t *testing.T) {
 			}
 			return
 		}
-		peer := []any{map[string]any{"Region": v.cfg.Peer(region)}}
+		peers := v.cfg.Peers(region)
+		replicas := func(regions ...string) []any {
+			var out []any
+			for _, r := range regions {
+				out = append(out, map[string]any{"Region": r})
+			}
+			return out
+		}
 		want := map[string]regionalSdkCall{
 			"Custom::ApiKeysSecretRestore": {Service: "SecretsManager", Action: "RestoreSecret",
 				Parameters:               map[string]any{"SecretId": name},
 				IgnoreErrorCodesMatching: "^(ResourceNotFoundException|InvalidRequestException)$"},
 			ApiKeysSecretResourceType: {Service: "SecretsManager", Action: "CreateSecret",
-				Parameters: map[string]any{"Name": name, "SecretString": `{"keys":[]}`, "AddReplicaRegions": peer,
+				Parameters: map[string]any{"Name": name, "SecretString": `{"keys":[]}`, "AddReplicaRegions": replicas(peers...),
 					"Description": `twinstream twinstream API keys as SHA-256 hashes: {"keys":[{"id":"team-a","sha256":"<hex>"}]}`},
 				IgnoreErrorCodesMatching: "^ResourceExistsException$"},
-			"Custom::ApiKeysSecretReplica": {Service: "SecretsManager", Action: "ReplicateSecretToRegions",
-				Parameters:               map[string]any{"SecretId": name, "AddReplicaRegions": peer, "ForceOverwriteReplicaSecret": false},
-				IgnoreErrorCodesMatching: "^(InvalidParameterException|InvalidRequestException)$"},
+		}
+		// One replica step per other region, the first with the id it had
+		// with two regions.
+		for i, peer := range peers {
+			typ := "Custom::ApiKeysSecretReplica"
+			if i > 0 {
+				typ += "#" + peer
+			}
+			want[typ] = regionalSdkCall{Service: "SecretsManager", Action: "ReplicateSecretToRegions",
+				Parameters:               map[string]any{"SecretId": name, "AddReplicaRegions": replicas(peer), "ForceOverwriteReplicaSecret": false},
+				IgnoreErrorCodesMatching: "^(InvalidParameterException|InvalidRequestException)$"}
+		}
+		replicaIDs := map[string]string{}
+		for id, r := range tpl["Resources"].(map[string]any) {
+			r := r.(map[string]any)
+			if r["Type"] != "Custom::ApiKeysSecretReplica" {
+				continue
+			}
+			c := regionalCalls(t, r["Properties"].(map[string]any))["Create"]
+			peer := fmt.Sprint(c.Parameters["AddReplicaRegions"].([]any)[0].(map[string]any)["Region"])
+			typ := "Custom::ApiKeysSecretReplica"
+			if peer != peers[0] {
+				typ += "#" + peer
+			}
+			steps[typ] = id
+			replicaIDs[peer] = id
+		}
+		if id := replicaIDs[peers[0]]; !regexp.MustCompile(`^ApiKeysReplica[0-9A-F]{8}$`).MatchString(id) {
+			t.Errorf("replica step for %s: got logical id %s, want the two-region one (ApiKeysReplica<hash>)", peers[0], id)
 		}
 		if len(steps) != len(want) {
 			t.Fatalf("secret steps: got %v, want %d", steps, len(want))
@@ -641,29 +679,46 @@ func TestRegionalApiKeysSecret(t *testing.T) {
 		// In order: restore, then create, then replicate; ingest and health
 		// start after the last.
 		dependsOn := func(id string) []any { d, _ := res[id].(map[string]any)["DependsOn"].([]any); return d }
-		for _, dep := range [][2]string{
-			{ApiKeysSecretResourceType, "Custom::ApiKeysSecretRestore"},
-			{"Custom::ApiKeysSecretReplica", ApiKeysSecretResourceType},
-		} {
+		deps := [][2]string{{ApiKeysSecretResourceType, "Custom::ApiKeysSecretRestore"}}
+		for typ := range want {
+			if strings.HasPrefix(typ, "Custom::ApiKeysSecretReplica") {
+				deps = append(deps, [2]string{typ, ApiKeysSecretResourceType})
+			}
+		}
+		for _, dep := range deps {
 			if !slices.Contains(dependsOn(steps[dep[0]]), any(steps[dep[1]])) {
 				t.Errorf("%s DependsOn: got %v, want %s", dep[0], dependsOn(steps[dep[0]]), steps[dep[1]])
 			}
 		}
 		for f, id := range fns {
-			if !slices.Contains(dependsOn(id), any(steps["Custom::ApiKeysSecretReplica"])) {
-				t.Errorf("%s DependsOn: got %v, want the replica step %s", f, dependsOn(id), steps["Custom::ApiKeysSecretReplica"])
+			for _, peer := range peers {
+				if !slices.Contains(dependsOn(id), any(replicaIDs[peer])) {
+					t.Errorf("%s DependsOn: got %v, want the replica step of %s (%s)", f, dependsOn(id), peer, replicaIDs[peer])
+				}
 			}
 		}
 		// The steps' rights: each its own action on the secret's ARNs;
 		// replication only to the peer region.
 		arns := []any{regionalSecretArn(v, region, name), regionalSecretArn(v, region, name+"-??????")}
-		onlyPeer := map[string]any{"ForAllValues:StringEquals": map[string]any{"secretsmanager:AddReplicaRegions": []any{v.cfg.Peer(region)}}}
+		only := func(regions ...string) map[string]any {
+			var rs []any
+			for _, r := range regions {
+				rs = append(rs, r)
+			}
+			return map[string]any{"ForAllValues:StringEquals": map[string]any{"secretsmanager:AddReplicaRegions": rs}}
+		}
 		wantPolicy := map[string]any{
 			"Custom::ApiKeysSecretRestore": []any{map[string]any{"Action": "secretsmanager:RestoreSecret", "Effect": "Allow", "Resource": arns}},
 			ApiKeysSecretResourceType: []any{map[string]any{"Action": []any{"secretsmanager:CreateSecret", "secretsmanager:ReplicateSecretToRegions"},
-				"Condition": onlyPeer, "Effect": "Allow", "Resource": arns}},
-			"Custom::ApiKeysSecretReplica": []any{map[string]any{"Action": "secretsmanager:ReplicateSecretToRegions",
-				"Condition": onlyPeer, "Effect": "Allow", "Resource": arns}},
+				"Condition": only(peers...), "Effect": "Allow", "Resource": arns}},
+		}
+		for i, peer := range peers {
+			typ := "Custom::ApiKeysSecretReplica"
+			if i > 0 {
+				typ += "#" + peer
+			}
+			wantPolicy[typ] = []any{map[string]any{"Action": "secretsmanager:ReplicateSecretToRegions",
+				"Condition": only(peer), "Effect": "Allow", "Resource": arns}}
 		}
 		for typ, w := range wantPolicy {
 			id := steps[typ]

@@ -976,7 +976,7 @@ func TestPipelineMetrics(t *testing.T) {
 
 func TestPipelineNag(t *testing.T) {
 	f := pipelineStacks(t)
-	for _, s := range []*pipelineStack{f.def, f.prov} {
+	for _, s := range []*pipelineStack{f.def, f.prov, f.dev, f.existing, f.noflags} {
 		for _, m := range s.messages {
 			t.Errorf("%s: got unsuppressed cdk-nag finding %s, want none", *s.stack.StackName(), m)
 		}

@@ -47,18 +47,21 @@ var (
 )
 
 // globalSynth synthesizes, once per test binary, the app with the default
-// configuration (a domain) and a variant without a domain.
+// configuration (a domain), a variant without a domain and one with three
+// regions.
 func globalSynth(t *testing.T) []*globalFixture {
 	t.Helper()
 	globalOnce.Do(func() {
 		plain := DefaultConfig()
 		plain.Domain = nil
 		plain.TerminationProtection = jsii.Bool(false)
+		three := DefaultConfig()
+		three.Regions = []string{"us-east-1", "us-west-2", "eu-west-1"}
 		for _, v := range []struct {
 			name string
 			cfg  *Config
 			nag  bool
-		}{{"domain", DefaultConfig(), true}, {"no-domain", plain, false}} {
+		}{{"domain", DefaultConfig(), true}, {"no-domain", plain, false}, {"three-region", three, true}} {
 			fx, err := globalBuild(v.name, v.cfg, v.nag)
 			if err != nil {
 				globalErr = err
@@ -339,8 +342,8 @@ func TestGlobalEndpointGroups(t *testing.T) {
 	for _, fx := range globalSynth(t) {
 		t.Run(fx.name, func(t *testing.T) {
 			groups := fx.resources("AWS::GlobalAccelerator::EndpointGroup")
-			if len(groups) != 2 {
-				t.Fatalf("got %d endpoint groups, want 2", len(groups))
+			if len(groups) != len(fx.regions) {
+				t.Fatalf("got %d endpoint groups, want %d (one per region)", len(groups), len(fx.regions))
 			}
 			listeners := fx.resources("AWS::GlobalAccelerator::Listener")
 			var listenerID string
@@ -429,8 +432,8 @@ func TestGlobalHealthChecks(t *testing.T) {
 	for _, fx := range globalSynth(t) {
 		t.Run(fx.name, func(t *testing.T) {
 			hcs := fx.resources("AWS::Route53::HealthCheck")
-			if len(hcs) != 2 {
-				t.Fatalf("got %d health checks, want 2", len(hcs))
+			if len(hcs) != len(fx.regions) {
+				t.Fatalf("got %d health checks, want %d (one per region)", len(hcs), len(fx.regions))
 			}
 			for _, rs := range fx.regions {
 				region := *rs.Region()
@@ -501,8 +504,8 @@ func TestGlobalRecords(t *testing.T) {
 				}
 				return
 			}
-			if len(recs) != 3 {
-				t.Fatalf("got %d record sets, want 3 (accelerator alias + failover pair)", len(recs))
+			if len(recs) != 1+len(fx.regions) {
+				t.Fatalf("got %d record sets, want %d (accelerator alias + one per region)", len(recs), 1+len(fx.regions))
 			}
 			var accID string
 			for id := range fx.resources("AWS::GlobalAccelerator::Accelerator") {
@@ -531,33 +534,40 @@ func TestGlobalRecords(t *testing.T) {
 			if got := at["HostedZoneId"]; got != "Z2BJ6XQ5FK7U4H" {
 				t.Errorf("alias hosted zone %v, want Z2BJ6XQ5FK7U4H", got)
 			}
+			// With two regions, a failover pair; with more, latency records
+			// (Route 53 takes one PRIMARY and one SECONDARY only). Either
+			// way each region's record is gated by that region's health
+			// check and aliases that region's ALB.
 			pair := byName["failover."+d.RecordName+"."]
-			if len(pair) != 2 {
-				t.Fatalf("got %d records named failover.%s., want 2", len(pair), d.RecordName)
+			if len(pair) != len(fx.regions) {
+				t.Fatalf("got %d records named failover.%s., want %d", len(pair), d.RecordName, len(fx.regions))
 			}
 			for i, rs := range fx.regions {
 				region := *rs.Region()
-				role := []string{"PRIMARY", "SECONDARY"}[i]
-				idx := slices.IndexFunc(pair, func(p map[string]any) bool { return p["Failover"] == role })
+				idx := slices.IndexFunc(pair, func(p map[string]any) bool { return p["SetIdentifier"] == region })
 				if idx < 0 {
-					t.Fatalf("no %s failover record", role)
+					t.Fatalf("no record with SetIdentifier %s", region)
 				}
 				p := pair[idx]
-				if p["SetIdentifier"] != region {
-					t.Errorf("%s: SetIdentifier %v, want %s", role, p["SetIdentifier"], region)
+				if len(fx.regions) == 2 {
+					if role := []string{"PRIMARY", "SECONDARY"}[i]; p["Failover"] != role || p["Region"] != nil {
+						t.Errorf("%s: got Failover %v, Region %v, want %s and no latency region", region, p["Failover"], p["Region"], role)
+					}
+				} else if p["Region"] != region || p["Failover"] != nil {
+					t.Errorf("%s: got Region %v, Failover %v, want latency routing to %s", region, p["Region"], p["Failover"], region)
 				}
 				if got, want := fx.mustRender(t, p["HealthCheckId"]), globalAtt(fx.globalName(), *fx.global.GetLogicalId(fx.global.HealthChecks[region]), "HealthCheckId"); got != want {
-					t.Errorf("%s: HealthCheckId %s, want %s (%s's check)", role, got, want, region)
+					t.Errorf("%s: HealthCheckId %s, want %s (%s's check)", region, got, want, region)
 				}
 				at := globalMap(p["AliasTarget"])
 				if got, want := fx.mustRender(t, at["DNSName"]), fx.albAtt(rs, "DNSName"); got != want {
-					t.Errorf("%s: alias DNSName %s, want %s", role, got, want)
+					t.Errorf("%s: alias DNSName %s, want %s", region, got, want)
 				}
 				if got, want := fx.mustRender(t, at["HostedZoneId"]), fx.albAtt(rs, "CanonicalHostedZoneID"); got != want {
-					t.Errorf("%s: alias HostedZoneId %s, want %s", role, got, want)
+					t.Errorf("%s: alias HostedZoneId %s, want %s", region, got, want)
 				}
 				if at["EvaluateTargetHealth"] != true {
-					t.Errorf("%s: EvaluateTargetHealth %v, want true", role, at["EvaluateTargetHealth"])
+					t.Errorf("%s: EvaluateTargetHealth %v, want true", region, at["EvaluateTargetHealth"])
 				}
 			}
 		})
@@ -587,22 +597,35 @@ func TestGlobalReplication(t *testing.T) {
 	for _, fx := range globalSynth(t) {
 		t.Run(fx.name, func(t *testing.T) {
 			crs := fx.resources("Custom::BucketReplication")
-			if len(crs) != 2 {
-				t.Fatalf("got %d Custom::BucketReplication, want 2", len(crs))
+			if len(crs) != len(fx.regions) {
+				t.Fatalf("got %d Custom::BucketReplication, want %d (one per source region)", len(crs), len(fx.regions))
 			}
 			roles := fx.resources("AWS::IAM::Role")
 			policies := fx.resources("AWS::IAM::Policy")
 			seen := map[string]bool{}
-			for _, cr := range crs {
+			for crID, cr := range crs {
 				p := globalProps(cr)
 				create := fx.sdkCall(t, p["Create"])
 				src := slices.IndexFunc(fx.regions, func(rs *RegionalStack) bool { return *rs.Region() == create.Region })
 				if src < 0 {
 					t.Fatalf("create call in region %q, want one of %v", create.Region, fx.cfg.Regions)
 				}
-				srcRS, dstRS := fx.regions[src], fx.regions[1-src]
-				dst := *dstRS.Region()
+				srcRS := fx.regions[src]
+				var dsts []*RegionalStack
+				for _, rs := range fx.regions {
+					if rs != srcRS {
+						dsts = append(dsts, rs)
+					}
+				}
 				seen[create.Region] = true
+				// Named after the first other region: the ids of a
+				// two-region deployment stay when a region is added.
+				if prefix := "Replication" + globalRegionID(create.Region) + "To" + globalRegionID(*dsts[0].Region()); !strings.HasPrefix(crID, prefix) {
+					t.Errorf("%s: custom resource %s, want the logical id %s<hash>", create.Region, crID, prefix)
+				}
+				if want := fmt.Sprintf("%s-sink-replication-%s-to-%s", fx.cfg.Name, create.Region, *dsts[0].Region()); create.PhysicalResourceID.ID != want {
+					t.Errorf("%s: physical id %q, want %q", create.Region, create.PhysicalResourceID.ID, want)
+				}
 				if create.Service != "S3" || create.Action != "putBucketReplication" {
 					t.Errorf("create calls %s.%s, want S3.putBucketReplication", create.Service, create.Action)
 				}
@@ -612,22 +635,21 @@ func TestGlobalReplication(t *testing.T) {
 				rc := globalMap(create.Parameters["ReplicationConfiguration"])
 				roleRef, _ := rc["Role"].(string)
 				rules := globalList(rc["Rules"])
-				if len(rules) != 1 {
-					t.Fatalf("%s: got %d rules, want 1", create.Region, len(rules))
+				if len(rules) != len(dsts) {
+					t.Fatalf("%s: got %d rules, want %d (one per other region)", create.Region, len(rules), len(dsts))
 				}
-				wantRule := map[string]any{
-					"ID":                      "to-" + dst,
-					"Status":                  "Enabled",
-					"Priority":                1.0,
-					"Filter":                  map[string]any{"Prefix": ""},
-					"DeleteMarkerReplication": map[string]any{"Status": "Enabled"},
-					"Destination":             map[string]any{"Bucket": fx.sinkArn(dstRS), "StorageClass": "STANDARD"},
-				}
-				if g, w := globalJSON(rules[0]), globalJSON(wantRule); g != w {
-					t.Errorf("%s: rule\ngot  %s\nwant %s", create.Region, g, w)
-				}
-				if create.PhysicalResourceID.ID == "" {
-					t.Errorf("%s: no fixed physical resource id", create.Region)
+				for i, dst := range dsts {
+					wantRule := map[string]any{
+						"ID":                      "to-" + *dst.Region(),
+						"Status":                  "Enabled",
+						"Priority":                float64(i + 1),
+						"Filter":                  map[string]any{"Prefix": ""},
+						"DeleteMarkerReplication": map[string]any{"Status": "Enabled"},
+						"Destination":             map[string]any{"Bucket": fx.sinkArn(dst), "StorageClass": "STANDARD"},
+					}
+					if g, w := globalJSON(rules[i]), globalJSON(wantRule); g != w {
+						t.Errorf("%s: rule %d\ngot  %s\nwant %s", create.Region, i, g, w)
+					}
 				}
 				if update := fx.sdkCall(t, p["Update"]); globalJSON(update) != globalJSON(create) {
 					t.Errorf("%s: update call %s differs from create call %s", create.Region, globalJSON(update), globalJSON(create))
@@ -668,10 +690,15 @@ func TestGlobalReplication(t *testing.T) {
 				if len(globalList(rp["ManagedPolicyArns"])) != 0 {
 					t.Errorf("%s: replication role has managed policies %v, want none", create.Region, rp["ManagedPolicyArns"])
 				}
+				var dstObjects []string
+				for _, dst := range dsts {
+					dstObjects = append(dstObjects, fx.sinkArn(dst)+"/*")
+				}
+				sort.Strings(dstObjects)
 				want := []globalStatement{
 					{"Allow", []string{"s3:GetReplicationConfiguration", "s3:ListBucket"}, []string{fx.sinkArn(srcRS)}},
 					{"Allow", []string{"s3:GetObjectVersionAcl", "s3:GetObjectVersionForReplication", "s3:GetObjectVersionTagging"}, []string{fx.sinkArn(srcRS) + "/*"}},
-					{"Allow", []string{"s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags"}, []string{fx.sinkArn(dstRS) + "/*"}},
+					{"Allow", []string{"s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags"}, dstObjects},
 				}
 				if g, w := globalJSON(got), globalJSON(want); g != w {
 					t.Errorf("%s: replication role statements\ngot  %s\nwant %s", create.Region, g, w)
@@ -693,8 +720,8 @@ func TestGlobalReplication(t *testing.T) {
 					t.Errorf("%s: custom resource policy\ngot  %s\nwant %s", create.Region, g, w)
 				}
 			}
-			if len(seen) != 2 {
-				t.Errorf("replication configured from regions %v, want both of %v", seen, fx.cfg.Regions)
+			if len(seen) != len(fx.regions) {
+				t.Errorf("replication configured from regions %v, want all of %v", seen, fx.cfg.Regions)
 			}
 		})
 	}
@@ -740,9 +767,22 @@ var globalAppliesTo = regexp.MustCompile(`^\[[^\]]*\] `)
 // TestGlobalNag: cdk-nag AwsSolutions leaves no unsuppressed error on the
 // global stack, and each suppression carries a reason.
 func TestGlobalNag(t *testing.T) {
-	fx := globalSynth(t)[0]
+	checked := 0
+	for _, fx := range globalSynth(t) {
+		if fx.nag == nil {
+			continue
+		}
+		checked++
+		t.Run(fx.name, func(t *testing.T) { globalCheckNag(t, fx) })
+	}
+	if checked < 2 {
+		t.Errorf("fixtures checked by cdk-nag: got %d, want the two- and three-region ones", checked)
+	}
+}
+
+func globalCheckNag(t *testing.T, fx *globalFixture) {
 	if fx.cfg.Domain == nil || len(fx.nag) < 2 {
-		t.Fatalf("the domain fixture has %d report lines, want cdk-nag's report on the full shape", len(fx.nag))
+		t.Fatalf("the %s fixture has %d report lines, want cdk-nag's report on the full shape", fx.name, len(fx.nag))
 	}
 	col := map[string]int{}
 	for i, h := range fx.nag[0] {
@@ -772,8 +812,8 @@ func TestGlobalNag(t *testing.T) {
 		}
 	}
 	// The findings CDK's own constructs cause, suppressed in global.go.
-	if suppressed < 3 {
-		t.Errorf("got %d suppressed findings, want at least 3 (IAM4 on the custom resource provider, IAM5 on both replication roles)", suppressed)
+	if want := 1 + len(fx.regions); suppressed < want {
+		t.Errorf("got %d suppressed findings, want at least %d (IAM4 on the custom resource provider, IAM5 on each replication role)", suppressed, want)
 	}
 }
 
@@ -830,7 +870,7 @@ func TestGlobalBadProps(t *testing.T) {
 	}{
 		{"nil props", nil, "props and props.Config are required"},
 		{"no config", &GlobalStackProps{Regions: rs}, "props and props.Config are required"},
-		{"one region", &GlobalStackProps{Config: fx.cfg, Regions: rs[:1]}, "want 2 regional stacks"},
+		{"one region", &GlobalStackProps{Config: fx.cfg, Regions: rs[:1]}, "want 2 regional stacks for regions [us-east-1 us-west-2], got 1"},
 		{"swapped regions", &GlobalStackProps{Config: fx.cfg, Regions: []*RegionalStack{rs[1], rs[0]}}, `is in region "us-west-2", want "us-east-1"`},
 		{"nil regional stack", &GlobalStackProps{Config: fx.cfg, Regions: []*RegionalStack{rs[0], nil}}, "regional stack 1 is incomplete"},
 		{"wrong stack region", &GlobalStackProps{Config: fx.cfg, Regions: rs, StackProps: awscdk.StackProps{Env: &awscdk.Environment{Region: jsii.String("eu-west-1")}}}, `region "eu-west-1": Global Accelerator resources can only be created in us-west-2`},
@@ -858,8 +898,8 @@ func TestGlobalTerminationProtection(t *testing.T) {
 	for _, fx := range globalSynth(t) {
 		t.Run(fx.name, func(t *testing.T) {
 			want := fx.cfg.TerminationProtected()
-			if len(fx.protected) != 3 {
-				t.Fatalf("stacks: got %v, want 3", fx.protected)
+			if len(fx.protected) != len(fx.regions)+1 {
+				t.Fatalf("stacks: got %v, want %d", fx.protected, len(fx.regions)+1)
 			}
 			for name, got := range fx.protected {
 				if got != want {
@@ -879,5 +919,83 @@ func TestGlobalTerminationProtection(t *testing.T) {
 	})
 	if tp := g.TerminationProtection(); tp == nil || *tp {
 		t.Errorf("GlobalStack with StackProps.TerminationProtection false: got %v, want false", tp)
+	}
+}
+
+// TestGlobalStrongReferences: whatever the app's default reference strength
+// (the fixtures use cdk.json's flags, which say "weak"), the global stack
+// reads the regional stacks' ALBs and sink buckets through strong
+// references: an export reader fed by each region's export writer (a region
+// other than GlobalRegion) or CloudFormation exports (GlobalRegion itself),
+// never Fn::GetStackOutput, which would let a regional deploy replace the
+// ALB or the sink under the accelerator, the DNS records and the
+// replication.
+func TestGlobalStrongReferences(t *testing.T) {
+	for _, fx := range globalSynth(t) {
+		t.Run(fx.name, func(t *testing.T) {
+			if b, _ := json.Marshal(fx.globalTemplate()); strings.Contains(string(b), "Fn::GetStackOutput") {
+				t.Errorf("global template: got Fn::GetStackOutput, want strong references only")
+			}
+			readers := fx.resources("Custom::CrossRegionExportReader")
+			if len(readers) != 1 {
+				t.Errorf("export readers: got %d, want 1", len(readers))
+			}
+			for _, rs := range fx.regions {
+				tmpl := fx.templates[*rs.StackName()]
+				alb := globalLogicalID(rs.Stack, rs.LoadBalancer)
+				sink := globalLogicalID(rs.Stack, rs.Pipeline.SinkBucket)
+				var published []string
+				if *rs.Region() == GlobalRegion {
+					for _, o := range globalMap(tmpl["Outputs"]) {
+						if globalMap(globalMap(o)["Export"])["Name"] != nil {
+							published = append(published, globalJSON(globalMap(o)["Value"]))
+						}
+					}
+				} else {
+					for _, r := range globalMap(tmpl["Resources"]) {
+						if globalMap(r)["Type"] != "Custom::CrossRegionExportWriter" {
+							continue
+						}
+						wp := globalMap(globalProps(globalMap(r))["WriterProps"])
+						if wp["region"] != GlobalRegion {
+							t.Errorf("%s: export writer writes to %v, want %s", *rs.Region(), wp["region"], GlobalRegion)
+						}
+						for _, v := range globalMap(wp["exports"]) {
+							published = append(published, globalJSON(v))
+						}
+					}
+				}
+				wants := []any{
+					map[string]any{"Ref": alb}, map[string]any{"Fn::GetAtt": []any{alb, "DNSName"}},
+					map[string]any{"Ref": sink}, map[string]any{"Fn::GetAtt": []any{sink, "Arn"}},
+				}
+				if fx.cfg.Domain != nil { // the DNS records alias the ALB
+					wants = append(wants, map[string]any{"Fn::GetAtt": []any{alb, "CanonicalHostedZoneID"}})
+				}
+				for _, want := range wants {
+					if !slices.Contains(published, globalJSON(want)) {
+						t.Errorf("%s: strong exports %v, want %s among them", *rs.Region(), published, globalJSON(want))
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestGlobalPlaceholderDomainRule: the global stack, which writes records in
+// the hosted zone, carries the placeholder rule too (see
+// TestRegionalPlaceholderDomainRule).
+func TestGlobalPlaceholderDomainRule(t *testing.T) {
+	for _, fx := range globalSynth(t) {
+		t.Run(fx.name, func(t *testing.T) {
+			rule := globalMap(globalMap(fx.globalTemplate()["Rules"])[PlaceholderDomainRuleID])
+			if fx.cfg.Domain == nil {
+				if rule != nil {
+					t.Errorf("rule without a domain: got %s, want none", globalJSON(rule))
+				}
+				return
+			}
+			checkPlaceholderRule(t, rule)
+		})
 	}
 }

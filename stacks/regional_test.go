@@ -843,6 +843,11 @@ func TestRegionalAccessLogs(t *testing.T) {
 		if got := js(b["PublicAccessBlockConfiguration"]); got != js(pab) {
 			t.Errorf("logs bucket public access block: got %s, want %s", got, js(pab))
 		}
+		// ACLs disabled, whatever the feature flags: the logs arrive under
+		// the bucket policy.
+		if b["AccessControl"] != nil || js(b["OwnershipControls"]) != `{"Rules":[{"ObjectOwnership":"BucketOwnerEnforced"}]}` {
+			t.Errorf("logs bucket: got AccessControl %v, OwnershipControls %s, want none and BucketOwnerEnforced", b["AccessControl"], js(b["OwnershipControls"]))
+		}
 		// enforceSSL: the bucket policy denies requests without TLS.
 		ssl := false
 		for _, p := range tpl.props("AWS::S3::BucketPolicy") {
@@ -1118,6 +1123,45 @@ func TestRegionalNag(t *testing.T) {
 			t.Errorf("got unsuppressed cdk-nag finding %s, want none", m)
 		}
 	})
+}
+
+// TestRegionalPlaceholderDomainRule: with cdk.json's placeholder hosted
+// zone the template carries a CloudFormation rule whose assertion is false,
+// so CloudFormation refuses the change set with a message naming the fix;
+// without a domain, or with a real zone, there is no rule.
+func TestRegionalPlaceholderDomainRule(t *testing.T) {
+	eachRegional(t, func(t *testing.T, v *regionalVariant, region string, tpl cfnTemplate) {
+		rule := globalMap(globalMap(tpl["Rules"])[PlaceholderDomainRuleID])
+		if v.cfg.Domain == nil {
+			if rule != nil {
+				t.Errorf("rule %s without a domain: got %s, want none", PlaceholderDomainRuleID, js(rule))
+			}
+			return
+		}
+		checkPlaceholderRule(t, rule)
+	})
+	cfg := DefaultConfig()
+	cfg.Domain.HostedZoneID = "Z1D633PJN98FT9"
+	s := NewRegionalStack(flaggedApp(), "RealZone", &RegionalStackProps{Config: cfg, Region: cfg.Primary()})
+	if r := globalMap(cfnTemplateOf(t, s.Stack)["Rules"])[PlaceholderDomainRuleID]; r != nil {
+		t.Errorf("rule with a real zone: got %s, want none", js(r))
+	}
+}
+
+// checkPlaceholderRule checks the placeholder rule: one assertion, false
+// (the placeholder compared with itself), with the message.
+func checkPlaceholderRule(t *testing.T, rule map[string]any) {
+	t.Helper()
+	want := map[string]any{"Assertions": []any{map[string]any{
+		"Assert":            map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{PlaceholderHostedZoneID, PlaceholderHostedZoneID}}}},
+		"AssertDescription": placeholderDomainMessage(DefaultConfig().Domain),
+	}}}
+	if js(rule) != js(want) {
+		t.Errorf("rule %s: got %s, want %s", PlaceholderDomainRuleID, js(rule), js(want))
+	}
+	if msg := placeholderDomainMessage(DefaultConfig().Domain); !strings.Contains(msg, PlaceholderHostedZoneID) || !strings.Contains(msg, "remove domain") {
+		t.Errorf("message %q: want the zone id and what to do", msg)
+	}
 }
 
 func TestNewRegionalStackInvalid(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,30 +29,63 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
 
-// synthesized is the default app, synthesized once for all tests (with the
-// cdk-nag AwsSolutions checks applied, which add annotations, not resources).
-var synthesized struct {
+// synthApp is one app, synthesized once for all tests (with the cdk-nag
+// AwsSolutions checks applied, which add annotations, not resources, and
+// with CDK's built-in CloudFormation validation, which app.go skips).
+type synthApp struct {
+	name      string
 	outdir    string
 	stacks    *stacks.Deployment
 	assembly  cxapi.CloudAssembly
 	templates map[string][]byte // stack id -> template JSON as the CLI writes it
 }
 
+// The apps: cdk.json's (the default), the same with three regions, and the
+// default configuration under CDK's default feature flags (no flag in the
+// context at all).
+var synthesized, threeRegion, noFlags synthApp
+
+// apps are the synthesized apps.
+func apps() []*synthApp { return []*synthApp{&synthesized, &threeRegion, &noFlags} }
+
+// threeRegions is the three-region app's configuration.
+var threeRegions = []any{"us-east-1", "us-west-2", "eu-west-1"}
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 	code := func() int {
-		// The assembly stays on disk until the tests end: assertions read it.
-		out, err := os.MkdirTemp("", "twinstream-synth-")
+		// The assemblies stay on disk until the tests end: assertions read
+		// them.
+		ctx, err := cdkContext()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(out)
-		if err := synthDefault(out); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+		three := maps.Clone(ctx)
+		cfg := maps.Clone(ctx[stacks.ContextKey].(map[string]any))
+		cfg["regions"] = threeRegions
+		three[stacks.ContextKey] = cfg
+		for _, a := range []struct {
+			app *synthApp
+			ctx map[string]any
+		}{
+			{&synthesized, ctx},
+			{&threeRegion, three},
+			{&noFlags, map[string]any{stacks.ContextKey: ctx[stacks.ContextKey]}},
+		} {
+			out, err := os.MkdirTemp("", "twinstream-synth-")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(out)
+			if err := a.app.synth(a.ctx, out); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
 		}
+		synthesized.name, threeRegion.name, noFlags.name = "default", "three-region", "no-flags"
 		return m.Run()
 	}()
 	jsii.Close()
@@ -80,39 +114,38 @@ func newApp(ctx map[string]any, outdir string) awscdk.App {
 	return awscdk.NewApp(&awscdk.AppProps{Context: &m, Outdir: jsii.String(outdir)})
 }
 
-func synthDefault(out string) error {
-	ctx, err := cdkContext()
-	if err != nil {
-		return err
-	}
-	synthesized.outdir = out
-	app := newApp(ctx, out) // with CDK's built-in CloudFormation validation, which app.go skips
+// synth builds the app as app.go does, from ctx, into out.
+func (a *synthApp) synth(ctx map[string]any, out string) error {
+	a.outdir = out
+	app := newApp(ctx, out)
 	cfg, err := config(app)
 	if err != nil {
 		return err
 	}
-	synthesized.stacks = stacks.NewDeployment(app, &stacks.DeploymentProps{Config: cfg})
+	a.stacks = stacks.NewDeployment(app, &stacks.DeploymentProps{Config: cfg})
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-	synthesized.assembly = app.Synth(nil)
-	synthesized.templates = map[string][]byte{}
-	for _, s := range allStacks() {
+	a.assembly = app.Synth(nil)
+	a.templates = map[string][]byte{}
+	for _, s := range a.all() {
 		b, err := os.ReadFile(filepath.Join(out, *s.TemplateFile()))
 		if err != nil {
 			return err
 		}
-		synthesized.templates[*s.StackName()] = b
+		a.templates[*s.StackName()] = b
 	}
 	return nil
 }
 
-func allStacks() []awscdk.Stack {
-	s := synthesized.stacks
+// all are the app's stacks: the regional ones, then the global one.
+func (a *synthApp) all() []awscdk.Stack {
 	var out []awscdk.Stack
-	for _, r := range s.Regional {
+	for _, r := range a.stacks.Regional {
 		out = append(out, r.Stack)
 	}
-	return append(out, s.Global.Stack)
+	return append(out, a.stacks.Global.Stack)
 }
+
+func allStacks() []awscdk.Stack { return synthesized.all() }
 
 var (
 	// Asset hashes change with the Go version and every source change; the
@@ -159,27 +192,38 @@ func normalize(t *testing.T, b []byte) []byte {
 	return append(out, '\n')
 }
 
+// TestGoldenTemplates compares the templates with testdata/ (cdk.json's
+// app) and testdata/three-region/ (the same with three regions); -update
+// rewrites them.
 func TestGoldenTemplates(t *testing.T) {
-	for _, s := range allStacks() {
-		name := *s.StackName()
-		t.Run(name, func(t *testing.T) {
-			got := normalize(t, synthesized.templates[name])
-			path := filepath.Join("testdata", name+".template.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
+	for _, a := range []struct {
+		app *synthApp
+		dir string
+	}{{&synthesized, "testdata"}, {&threeRegion, filepath.Join("testdata", "three-region")}} {
+		for _, s := range a.app.all() {
+			name := *s.StackName()
+			t.Run(a.app.name+"/"+name, func(t *testing.T) {
+				got := normalize(t, a.app.templates[name])
+				path := filepath.Join(a.dir, name+".template.json")
+				if *update {
+					if err := os.MkdirAll(a.dir, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
 				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestGoldenTemplates -update . to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("template %s differs from %s: got %d bytes, want %d; first difference at line %d (review, then go test -run TestGoldenTemplates -update .)",
-					name, path, len(got), len(want), firstDiffLine(got, want))
-			}
-		})
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run go test -run TestGoldenTemplates -update . to create it)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("template %s differs from %s: got %d bytes, want %d; first difference at line %d (review, then go test -run TestGoldenTemplates -update .)",
+						name, path, len(got), len(want), firstDiffLine(got, want))
+				}
+			})
+		}
 	}
 }
 
@@ -196,37 +240,39 @@ func firstDiffLine(a, b []byte) int {
 // TestCdkNag: cdk-nag's AwsSolutions pack finds no unsuppressed error, and
 // every suppression says why.
 func TestCdkNag(t *testing.T) {
-	for _, s := range allStacks() {
-		t.Run(*s.StackName(), func(t *testing.T) {
-			for _, level := range []string{"error", "warning"} {
-				var found *[]*cxapi.SynthesisMessage
-				ann := assertions.Annotations_FromStack(s)
-				if level == "error" {
-					found = ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
-				} else {
-					found = ann.FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
-				}
-				for _, m := range *found {
-					t.Errorf("cdk-nag %s at %s: %v", level, *m.Id, m.Entry.Data)
-				}
-			}
-			var tpl map[string]any
-			if err := json.Unmarshal(synthesized.templates[*s.StackName()], &tpl); err != nil {
-				t.Fatal(err)
-			}
-			res, _ := tpl["Resources"].(map[string]any)
-			for id, r := range res {
-				meta, _ := r.(map[string]any)["Metadata"].(map[string]any)
-				nag, _ := meta["cdk_nag"].(map[string]any)
-				rules, _ := nag["rules_to_suppress"].([]any)
-				for _, rule := range rules {
-					m := rule.(map[string]any)
-					if reason, _ := m["reason"].(string); len(strings.TrimSpace(reason)) < 20 {
-						t.Errorf("suppression of %v on %s: got reason %q, want one that explains (>= 20 characters)", m["id"], id, reason)
+	for _, a := range apps() {
+		for _, s := range a.all() {
+			t.Run(a.name+"/"+*s.StackName(), func(t *testing.T) {
+				for _, level := range []string{"error", "warning"} {
+					var found *[]*cxapi.SynthesisMessage
+					ann := assertions.Annotations_FromStack(s)
+					if level == "error" {
+						found = ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+					} else {
+						found = ann.FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+					}
+					for _, m := range *found {
+						t.Errorf("cdk-nag %s at %s: %v", level, *m.Id, m.Entry.Data)
 					}
 				}
-			}
-		})
+				var tpl map[string]any
+				if err := json.Unmarshal(a.templates[*s.StackName()], &tpl); err != nil {
+					t.Fatal(err)
+				}
+				res, _ := tpl["Resources"].(map[string]any)
+				for id, r := range res {
+					meta, _ := r.(map[string]any)["Metadata"].(map[string]any)
+					nag, _ := meta["cdk_nag"].(map[string]any)
+					rules, _ := nag["rules_to_suppress"].([]any)
+					for _, rule := range rules {
+						m := rule.(map[string]any)
+						if reason, _ := m["reason"].(string); len(strings.TrimSpace(reason)) < 20 {
+							t.Errorf("suppression of %v on %s: got reason %q, want one that explains (>= 20 characters)", m["id"], id, reason)
+						}
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -261,8 +307,10 @@ func TestCloudFormationValidation(t *testing.T) {
 		}
 		return out
 	}
-	for _, v := range violations(t, synthesized.outdir) {
-		t.Errorf("app: got finding %s, want none", v)
+	for _, a := range apps() {
+		for _, v := range violations(t, a.outdir) {
+			t.Errorf("%s app: got finding %s, want none", a.name, v)
+		}
 	}
 	// The control: a subnet in a hard-coded AZ is a known warning (W3010).
 	dir := t.TempDir()
@@ -280,7 +328,7 @@ func TestCloudFormationValidation(t *testing.T) {
 // without an account (an explicit account makes CDK look AZs up, and without
 // credentials it would fall back to dummy ones).
 func TestNoDummyAZs(t *testing.T) {
-	for name, b := range synthesized.templates {
+	for name, b := range allTemplates() {
 		if bytes.Contains(b, []byte("dummy")) {
 			t.Errorf("template %s mentions a dummy availability zone", name)
 		}
@@ -292,7 +340,7 @@ func TestNoDummyAZs(t *testing.T) {
 // "s3:*". Key and bucket policies are not IAM grants: the stream key's
 // default policy gives the account root kms:*, and enforceSSL denies s3:*.
 func TestNoWildcardActions(t *testing.T) {
-	for name, b := range synthesized.templates {
+	for name, b := range allTemplates() {
 		var tpl struct {
 			Resources map[string]struct {
 				Type       string
@@ -311,6 +359,17 @@ func TestNoWildcardActions(t *testing.T) {
 			}
 		}
 	}
+}
+
+// allTemplates are every app's templates, by "<app>/<stack>".
+func allTemplates() map[string][]byte {
+	out := map[string][]byte{}
+	for _, a := range apps() {
+		for name, b := range a.templates {
+			out[a.name+"/"+name] = b
+		}
+	}
+	return out
 }
 
 func checkActions(t *testing.T, where string, doc any) {
@@ -549,4 +608,212 @@ func BenchmarkSynth(b *testing.B) {
 	b.ReportMetric(floorNoVal.Seconds()/n, "floor-noval-s/op")
 	b.ReportMetric(app.Seconds()/floor.Seconds(), "ratio")
 	b.ReportMetric(app.Seconds()/floorNoVal.Seconds(), "ratio-noval")
+}
+
+// tplOf parses a template.
+func tplOf(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var tpl map[string]any
+	if err := json.Unmarshal(b, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	return v
+}
+
+// TestDefaultFeatureFlags: the app synthesized with no feature flag in its
+// context (CDK's defaults, as a team's fresh app may run) has the same
+// stacks, resources and outputs as under cdk.json's ~90 flags, and what
+// security rests on is set explicitly: every bucket has ACLs disabled
+// (BucketOwnerEnforced, no AccessControl) and is byte for byte the same,
+// bucket policies included; the HTTPS listeners keep their TLS 1.3/1.2
+// post-quantum policy; the global stack's references to the regions are
+// strong; the placeholder rule is there. (cdk-nag and CloudFormation
+// validation run over this app too: TestCdkNag, TestCloudFormationValidation.)
+// What differs is harmless: ARNs built with the partition pseudo parameter
+// instead of "aws", IAM statements not merged and sorted (the same
+// permissions), and stack-level tags besides the resource tags.
+func TestDefaultFeatureFlags(t *testing.T) {
+	for name, flagged := range synthesized.templates {
+		bare, ok := noFlags.templates[name]
+		if !ok {
+			t.Errorf("stack %s: missing under default flags", name)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			want, got := tplOf(t, flagged), tplOf(t, bare)
+			ids := func(tpl map[string]any) []string {
+				var out []string
+				for id, r := range dig(tpl, "Resources").(map[string]any) {
+					out = append(out, id+" "+fmt.Sprint(dig(r, "Type")))
+				}
+				slices.Sort(out)
+				return out
+			}
+			if g, w := ids(got), ids(want); !slices.Equal(g, w) {
+				t.Errorf("resources:\ngot  %v\nwant %v", g, w)
+			}
+			if g, w := slices.Sorted(maps.Keys(dig(got, "Outputs").(map[string]any))), slices.Sorted(maps.Keys(dig(want, "Outputs").(map[string]any))); !slices.Equal(g, w) {
+				t.Errorf("outputs: got %v, want %v", g, w)
+			}
+			for id, r := range dig(got, "Resources").(map[string]any) {
+				switch dig(r, "Type") {
+				case "AWS::S3::Bucket", "AWS::S3::BucketPolicy":
+					g, _ := json.Marshal(partitionLiterals(r))
+					w, _ := json.Marshal(partitionLiterals(dig(want, "Resources", id)))
+					if string(g) != string(w) {
+						t.Errorf("%s %s:\ngot  %s\nwant %s", dig(r, "Type"), id, g, w)
+					}
+					if dig(r, "Type") == "AWS::S3::Bucket" {
+						if dig(r, "Properties", "AccessControl") != nil || fmt.Sprint(dig(r, "Properties", "OwnershipControls")) != "map[Rules:[map[ObjectOwnership:BucketOwnerEnforced]]]" {
+							t.Errorf("bucket %s: got AccessControl %v, OwnershipControls %v, want none and BucketOwnerEnforced", id, dig(r, "Properties", "AccessControl"), dig(r, "Properties", "OwnershipControls"))
+						}
+					}
+				case "AWS::ElasticLoadBalancingV2::Listener":
+					if dig(r, "Properties", "Protocol") == "HTTPS" && dig(r, "Properties", "SslPolicy") != "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09" {
+						t.Errorf("listener %s SslPolicy: got %v, want ELBSecurityPolicy-TLS13-1-2-PQ-2025-09", id, dig(r, "Properties", "SslPolicy"))
+					}
+				}
+			}
+			if strings.Contains(string(bare), "Fn::GetStackOutput") {
+				t.Errorf("got Fn::GetStackOutput, want strong references only")
+			}
+			if dig(got, "Rules", stacks.PlaceholderDomainRuleID) == nil {
+				t.Errorf("rule %s: got none, want it (cdk.json's placeholder domain)", stacks.PlaceholderDomainRuleID)
+			}
+		})
+	}
+}
+
+// partitionLiterals rewrites what CDK writes without the
+// enablePartitionLiterals flag, {"Fn::Join": ["", ["arn:", {"Ref":
+// "AWS::Partition"}, ":..."]]}, as the literal the flag gives ("arn:aws:..."),
+// so templates compare equal where the flag is all that differs.
+func partitionLiterals(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if j, ok := x["Fn::Join"].([]any); ok && len(j) == 2 && j[0] == "" {
+			var parts []any
+			for _, p := range j[1].([]any) {
+				p = partitionLiterals(p)
+				if m, ok := p.(map[string]any); ok && m["Ref"] == "AWS::Partition" {
+					p = "aws"
+				}
+				if s, ok := p.(string); ok && len(parts) > 0 {
+					if prev, ok := parts[len(parts)-1].(string); ok {
+						parts[len(parts)-1] = prev + s
+						continue
+					}
+				}
+				parts = append(parts, p)
+			}
+			if len(parts) == 1 {
+				return parts[0]
+			}
+			return map[string]any{"Fn::Join": []any{"", parts}}
+		}
+		out := map[string]any{}
+		for k, e := range x {
+			out[k] = partitionLiterals(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = partitionLiterals(e)
+		}
+		return out
+	}
+	return v
+}
+
+// TestPlaceholderDomainRule: every stack of cdk.json's app carries the rule
+// that makes CloudFormation refuse the placeholder hosted zone before
+// touching a resource (next to CDK's bootstrap-version rule); a
+// configuration with a real zone has none.
+func TestPlaceholderDomainRule(t *testing.T) {
+	for name, b := range synthesized.templates {
+		tpl := tplOf(t, b)
+		for _, rule := range []string{stacks.PlaceholderDomainRuleID, "CheckBootstrapVersion"} {
+			if dig(tpl, "Rules", rule) == nil {
+				t.Errorf("%s: got no rule %s, want it", name, rule)
+			}
+		}
+		assert := dig(tpl, "Rules", stacks.PlaceholderDomainRuleID, "Assertions").([]any)[0]
+		if got := fmt.Sprint(dig(assert, "AssertDescription")); !strings.Contains(got, stacks.PlaceholderHostedZoneID) {
+			t.Errorf("%s: AssertDescription %q, want it to name %s", name, got, stacks.PlaceholderHostedZoneID)
+		}
+	}
+	ctx, err := cdkContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := maps.Clone(ctx[stacks.ContextKey].(map[string]any))
+	cfg["domain"] = map[string]any{"hostedZoneId": "Z1D633PJN98FT9", "zoneName": "example.com", "recordName": "ingest.example.com"}
+	ctx = maps.Clone(ctx)
+	ctx[stacks.ContextKey] = cfg
+	app := newApp(ctx, t.TempDir())
+	c, err := config(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := stacks.NewDeployment(app, &stacks.DeploymentProps{Config: c})
+	for _, s := range append([]awscdk.Stack{d.Global.Stack}, d.Regional[0].Stack) {
+		b, err := json.Marshal(assertions.Template_FromStack(s, nil).ToJSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rule := dig(tplOf(t, b), "Rules", stacks.PlaceholderDomainRuleID); rule != nil {
+			t.Errorf("%s with a real zone: got rule %v, want none", *s.StackName(), rule)
+		}
+	}
+}
+
+// TestThreeRegions: the three-region app has a stack per region and the
+// global stack, which gives each region an endpoint group, a health check,
+// a latency record (a failover pair takes two) and a replication
+// configuration with a rule per other region. (The stacks package's tests
+// check what each points at.)
+func TestThreeRegions(t *testing.T) {
+	var got []string
+	for _, s := range threeRegion.all() {
+		got = append(got, *s.StackName()+"@"+*s.Region())
+	}
+	want := []string{"twinstream-us-east-1@us-east-1", "twinstream-us-west-2@us-west-2", "twinstream-eu-west-1@eu-west-1", "twinstream-global@us-west-2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("stacks: got %v, want %v", got, want)
+	}
+	global := tplOf(t, threeRegion.templates["twinstream-global"])
+	count := map[string]int{}
+	latency := map[string]bool{}
+	for _, r := range dig(global, "Resources").(map[string]any) {
+		typ := fmt.Sprint(dig(r, "Type"))
+		count[typ]++
+		if region := dig(r, "Properties", "Region"); typ == "AWS::Route53::RecordSet" && region != nil {
+			latency[fmt.Sprint(region)] = true
+		}
+		if typ == "Custom::BucketReplication" {
+			// Create is a JSON string built with Fn::Join: count the rules
+			// by their ids.
+			create, _ := json.Marshal(dig(r, "Properties", "Create"))
+			if n := strings.Count(string(create), `\"ID\":\"to-`); n != 2 {
+				t.Errorf("replication %s: got %d rules, want 2 (one per other region)", create, n)
+			}
+		}
+	}
+	for typ, n := range map[string]int{"AWS::GlobalAccelerator::EndpointGroup": 3, "AWS::Route53::HealthCheck": 3, "Custom::BucketReplication": 3} {
+		if count[typ] != n {
+			t.Errorf("%s: got %d, want %d", typ, count[typ], n)
+		}
+	}
+	if len(latency) != 3 {
+		t.Errorf("latency records' regions: got %v, want the three regions", latency)
+	}
 }

@@ -23,8 +23,11 @@ const GlobalRegion = "us-west-2"
 
 // Config is the app's configuration (cdk.json context "twinstream").
 type Config struct {
-	// Name names the pipeline: stack names, resource names, metrics.
-	// Lowercase letters, digits and hyphens, 3-24 characters.
+	// Name names the pipeline: stack names ("<name>-<region>",
+	// "<name>-global"), resource names, metrics. Required: lowercase
+	// letters, digits and hyphens, 3-24 characters. Give each pipeline of an
+	// account its own Name: CloudFormation knows stacks by name, so two apps
+	// with one Name deploy the same stacks.
 	Name string `json:"name"`
 	// Regions are the regions the pipeline runs in, active-active: from 2
 	// to MaxRegions, all different. The first is the primary: it holds the
@@ -39,7 +42,9 @@ type Config struct {
 	// the hosted zone) and DNS names. Without it the ALBs and the accelerator
 	// listen on plain HTTP, and synth warns.
 	Domain *Domain `json:"domain,omitempty"`
-	// AlarmEmail, when set, is subscribed to the alarm topic of each region.
+	// AlarmEmail, when set, is subscribed to the alarm topic of each region
+	// (AWS mails a confirmation link first). Default: no subscription; the
+	// alarms still publish to each region's topic.
 	AlarmEmail string `json:"alarmEmail,omitempty"`
 	// AvailabilityZones overrides the two AZs used per region. Default:
 	// "<region>a" and "<region>b". They are named explicitly so that synth
@@ -61,10 +66,11 @@ type Config struct {
 	// -1 reserves none (the function shares the account's unreserved pool).
 	IngestReservedConcurrency int `json:"ingestReservedConcurrency,omitempty"`
 	HealthReservedConcurrency int `json:"healthReservedConcurrency,omitempty"`
-	// TerminationProtection of the three stacks. Default true: the global
-	// stack holds the accelerator whose static IPs producers use, and the
-	// regional stacks the data path (their ALBs have no deletion protection
-	// of their own). Set false before `cdk destroy`.
+	// TerminationProtection of every stack. Default true: the global stack
+	// holds the accelerator whose static IPs producers use, and the regional
+	// stacks the data path (their ALBs have no deletion protection of their
+	// own). Set false and deploy (the CLI updates the stacks' protection)
+	// before `cdk destroy`.
 	TerminationProtection *bool `json:"terminationProtection,omitempty"`
 }
 

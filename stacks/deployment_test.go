@@ -88,6 +88,12 @@ func TestDeploymentProps(t *testing.T) {
 				t.Errorf("%s bucket %s DeletionPolicy: got %v, want %s", region, id, r["DeletionPolicy"], want)
 			}
 		}
+		for id, r := range tpl.resources("AWS::KMS::Key") {
+			days := r["Properties"].(map[string]any)["PendingWindowInDays"]
+			if strings.HasPrefix(id, "AlarmTopicKey") && (want == "Delete") != (days == 7.0) {
+				t.Errorf("%s alarm key PendingWindowInDays: got %v, want 7 only when destroyed with the pipeline", region, days)
+			}
+		}
 		for id, r := range tpl.resources("AWS::Logs::LogGroup") {
 			if strings.HasPrefix(id, "FlowLogs") {
 				if got := fmt.Sprint(r["DeletionPolicy"]); got != want && !(want == "Delete" && r["DeletionPolicy"] == nil) {

@@ -19,11 +19,14 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-// GlobalStackProps configures the GlobalStack. A TerminationProtection left
-// out of StackProps defaults to Config.TerminationProtection (default on).
+// GlobalStackProps configures the GlobalStack. In StackProps, an Env left
+// out defaults to GlobalRegion and Config.Account (another region panics:
+// Global Accelerator's API is there), a TerminationProtection left out to
+// Config.TerminationProtection (default on), CrossRegionReferences left out
+// to true, a Description left out to one naming the pipeline.
 type GlobalStackProps struct {
 	awscdk.StackProps
-	// Config is the validated app configuration (required).
+	// Config is the configuration (required), the regional stacks' own.
 	Config *Config
 	// Regions are the RegionalStacks, one per region of Config.Regions and
 	// in that order (required). Their ALBs and sink buckets reach this stack

@@ -169,7 +169,7 @@ func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStac
 	}
 
 	s.newLoadBalancer(cfg, region)
-	s.newAlarms(cfg)
+	s.newAlarms(cfg, removal)
 	if d := cfg.Domain; d != nil {
 		placeholderDomainRule(s.Stack, d)
 	}
@@ -366,13 +366,19 @@ func (s *RegionalStack) newLoadBalancer(cfg *Config, region string) {
 // newAlarms: everything that means data waits or needs a human. Alarms go to
 // one topic per region, SSE-KMS encrypted and TLS-only; an email address is
 // subscribed when configured.
-func (s *RegionalStack) newAlarms(cfg *Config) {
-	key := awskms.NewKey(s, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
+func (s *RegionalStack) newAlarms(cfg *Config, removal awscdk.RemovalPolicy) {
+	kp := &awskms.KeyProps{
 		Description:       jsii.String("twinstream " + cfg.Name + " alarm topic"),
 		EnableKeyRotation: jsii.Bool(true),
-		// The key only protects alarm notifications in flight.
+		// The key only protects alarm notifications in flight: it goes with
+		// the stack (KMS waits 30 days, or 7 for a pipeline destroyed
+		// with it).
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	}
+	if removal == awscdk.RemovalPolicy_DESTROY {
+		kp.PendingWindow = awscdk.Duration_Days(jsii.Number(pipelineKeyPendingWindow.Hours() / 24))
+	}
+	key := awskms.NewKey(s, jsii.String("AlarmTopicKey"), kp)
 	// CloudWatch publishes to an encrypted topic only with a customer managed
 	// key that lets it use the key.
 	key.Grant(awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil),

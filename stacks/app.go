@@ -76,6 +76,9 @@ func NewDeployment(app awscdk.App, props *DeploymentProps) *Deployment {
 	if err := cfg.Validate(); err != nil {
 		fail("%v", err)
 	}
+	if props.Pipeline != nil && props.Pipeline.ApiKeys != nil {
+		fail("Pipeline.ApiKeys is set: each regional stack provides the API-key secret (%s, created in the primary region and replicated); leave it unset", apiKeysSecretName(cfg))
+	}
 	if fields := constructFields(props.Pipeline); len(fields) > 0 {
 		fail("Pipeline.%s holds a construct, which belongs to one stack: return it from PipelineFor, for the stack of its region", strings.Join(fields, ", Pipeline."))
 	}

@@ -156,6 +156,14 @@ func TestDeploymentRefuses(t *testing.T) {
 			}
 		})
 	}
+	t.Run("api keys in shared props", func(t *testing.T) {
+		got := try(func() {
+			NewDeployment(awscdk.NewApp(nil), &DeploymentProps{Config: DefaultConfig(), Pipeline: &PipelineProps{ApiKeys: pipelineSecret(other)}})
+		})
+		if want := "Pipeline.ApiKeys is set: each regional stack provides the API-key secret"; !strings.Contains(got, want) {
+			t.Errorf("got panic %q, want %q", got, want)
+		}
+	})
 	t.Run("api keys", func(t *testing.T) {
 		got := try(func() {
 			NewDeployment(awscdk.NewApp(nil), &DeploymentProps{Config: DefaultConfig(), PipelineFor: func(s awscdk.Stack, _ string) *PipelineProps {

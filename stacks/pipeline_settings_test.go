@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -476,7 +478,9 @@ func TestMergeProps(t *testing.T) {
 func TestConstructFields(t *testing.T) {
 	stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("S"), nil)
 	bucket := awss3.Bucket_FromBucketName(stack, jsii.String("B"), jsii.String("team-bucket"))
+	role := awsiam.NewRole(stack, jsii.String("Admin"), &awsiam.RoleProps{AssumedBy: awsiam.NewAccountPrincipal(jsii.String("111122223333"))})
 	props := &PipelineProps{
+		StreamKeyProps:        &awskms.KeyProps{Admins: &[]awsiam.IPrincipal{role}},
 		ExistingSinkBucket:    bucket,
 		SpillBucketProps:      &awss3.BucketProps{ServerAccessLogsBucket: bucket},
 		MaxBatchingWindow:     awscdk.Duration_Seconds(jsii.Number(1)),
@@ -485,7 +489,7 @@ func TestConstructFields(t *testing.T) {
 	}
 	got := constructFields(props)
 	slices.Sort(got)
-	if want := []string{"ExistingSinkBucket", "SpillBucketProps.ServerAccessLogsBucket"}; !slices.Equal(got, want) {
+	if want := []string{"ExistingSinkBucket", "SpillBucketProps.ServerAccessLogsBucket", "StreamKeyProps.Admins[0]"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 	if got := constructFields((*PipelineProps)(nil)); len(got) != 0 {

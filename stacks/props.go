@@ -76,8 +76,10 @@ func constructFields(v any) []string {
 				return
 			}
 			// Jsii objects (a Duration, a BlockPublicAccess) are interfaces
-			// whose proxies hold nothing to walk: only props structs are.
-			if v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
+			// whose proxies hold nothing to walk; pointers lead to props
+			// structs and lists (KeyProps.Admins: principals, which may be
+			// roles).
+			if v.Kind() == reflect.Pointer {
 				walk(path, v.Elem())
 			}
 		case reflect.Struct:

@@ -63,7 +63,8 @@ import (
 // AwsCustomResource provider (a Node.js Lambda function that runs only
 // during deploys) in the primary region's stack.
 
-// apiKeysSecretName is the secret's name in both regions.
+// apiKeysSecretName is the secret's name in every region (replicas keep the
+// primary's name).
 func apiKeysSecretName(cfg *Config) string { return cfg.Name + "/api-keys" }
 
 // apiKeysEmpty is the value a new secret starts with: no key, no secret.

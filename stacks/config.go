@@ -1,7 +1,8 @@
-// Package stacks holds twinstream's CDK constructs and stacks: the reusable
-// regional Pipeline, the RegionalStack that fronts it with an ALB, the
-// GlobalStack (Global Accelerator, Route 53, sink replication), the Go
-// bundling of the handlers, and the configuration the app reads from cdk.json.
+// Package stacks holds twinstream's CDK constructs and stacks: NewDeployment
+// (the whole multi-region deployment of one pipeline), the reusable regional
+// Pipeline, the RegionalStack that fronts it with an ALB, the GlobalStack
+// (Global Accelerator, Route 53, sink replication), the Go bundling of the
+// handlers, and the configuration the app reads from cdk.json.
 package stacks
 
 import (
@@ -61,9 +62,10 @@ type Config struct {
 	HealthRateLimitPerIP int `json:"healthRateLimitPerIp,omitempty"`
 	// IngestReservedConcurrency and HealthReservedConcurrency reserve (and
 	// cap) the concurrency of the ingest and health functions in each region
-	// (PipelineProps of the same names). Defaults
-	// DefaultIngestReservedConcurrency and DefaultHealthReservedConcurrency;
-	// -1 reserves none (the function shares the account's unreserved pool).
+	// (FunctionSettings.ReservedConcurrency of PipelineProps.Ingest and
+	// Health, which win when set). Defaults DefaultIngestReservedConcurrency
+	// and DefaultHealthReservedConcurrency; -1 reserves none (the function
+	// shares the account's unreserved pool).
 	IngestReservedConcurrency int `json:"ingestReservedConcurrency,omitempty"`
 	HealthReservedConcurrency int `json:"healthReservedConcurrency,omitempty"`
 	// TerminationProtection of every stack. Default true: the global stack

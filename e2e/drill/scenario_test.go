@@ -145,3 +145,29 @@ func TestScenario(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverBoundThreeRegions computes the failover bound of every region
+// of the three-region golden templates (the root's testdata/three-region):
+// each region's health function and region-health target group give it, so
+// a third region changes nothing in how fast one region's traffic moves.
+func TestFailoverBoundThreeRegions(t *testing.T) {
+	app, err := ReadApp(tplGoldenDir + "/three-region")
+	if err != nil {
+		t.Fatalf("ReadApp: got error %v, want none", err)
+	}
+	if got := len(app.Regions); got != 3 {
+		t.Fatalf("regions: got %d, want 3", got)
+	}
+	for _, r := range app.Regions {
+		got, err := FailoverBound(r)
+		if err != nil {
+			t.Fatalf("%s: FailoverBound: got error %v, want none", r.Region, err)
+		}
+		// PROBE_CACHE_TTL 3s, PROBE_TIMEOUT 1s, checks every 5s, 2 to fail:
+		// 3 probes 5 s apart + 1 s + one more check.
+		if want := 3*5*time.Second + time.Second + 5*time.Second; got != want {
+			t.Errorf("%s: failover bound: got %s, want %s", r.Region, got, want)
+		}
+		t.Logf("%s: failover bound %s (+ Global Accelerator's ~30 s)", r.Region, got)
+	}
+}

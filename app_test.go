@@ -53,7 +53,6 @@ var threeRegions = []any{"us-east-1", "us-west-2", "eu-west-1"}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 	code := func() int {
 		// The assemblies stay on disk until the tests end: assertions read
 		// them.
@@ -539,7 +538,7 @@ func TestCLISynth(t *testing.T) {
 	}
 	out := t.TempDir()
 	cmd := exec.Command(cdk, "synth", "--quiet", "--no-notices", "--no-version-reporting", "--output", out)
-	cmd.Env = append(os.Environ(), "CDK_DEFAULT_ACCOUNT=", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20")
+	cmd.Env = append(os.Environ(), "CDK_DEFAULT_ACCOUNT=")
 	start := time.Now()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cdk synth: %v\n%s", err, b)
@@ -586,7 +585,7 @@ func BenchmarkSynth(b *testing.B) {
 		out := b.TempDir()
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), "CDK_OUTDIR="+out, "CDK_CONTEXT_JSON="+string(ctxJSON),
-			"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20", "CDK_DEFAULT_ACCOUNT=")
+			"CDK_DEFAULT_ACCOUNT=")
 		cmd.Env = append(cmd.Env, env...)
 		start := time.Now()
 		if msg, err := cmd.CombinedOutput(); err != nil {

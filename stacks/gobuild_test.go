@@ -331,7 +331,7 @@ func TestGoCodeInConsumerModule(t *testing.T) {
 	keepBuildCache(t)
 	cache := t.TempDir()
 	own := []string{"./handler", "example.com/consumer/handler"}
-	out := goCmd(t, dir, []string{"XDG_CACHE_HOME=" + cache, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20"},
+	out := goCmd(t, dir, []string{"XDG_CACHE_HOME=" + cache},
 		slices.Concat([]string{"run", "./cmd/assets"}, libraryHandlers, own)...)
 	got := map[string]string{}
 	for line := range strings.Lines(out) {

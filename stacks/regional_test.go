@@ -78,7 +78,6 @@ func regionalConfigs() map[string]*Config {
 func regionalApps(t *testing.T) map[string]*regionalVariant {
 	t.Helper()
 	regional.once.Do(func() {
-		os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 		regional.variants, regional.err = synthRegional()
 	})
 	if regional.err != nil {

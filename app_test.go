@@ -1,7 +1,5 @@
 package main
 
-//lint:file-ignore SA1019 assertions.Annotations and the cloud assembly return cxapi.SynthesisMessage; aws-cdk-go v2.276 ships no replacement type
-
 import (
 	"bytes"
 	"encoding/json"
@@ -11,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -25,6 +22,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/twinstream/twinstream/stacks"
+	"github.com/twinstream/twinstream/stacks/stackstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
@@ -146,49 +144,14 @@ func (a *synthApp) all() []awscdk.Stack {
 
 func allStacks() []awscdk.Stack { return synthesized.all() }
 
-var (
-	// Asset hashes change with the Go version and every source change; the
-	// golden files pin the template's shape, not the binary.
-	assetHashRE = regexp.MustCompile(`[0-9a-f]{64}`)
-)
-
-// normalize pretty-prints a template with asset hashes masked and CDK's
-// version metadata removed.
+// normalize is stackstest.Normalize for a test.
 func normalize(t *testing.T, b []byte) []byte {
 	t.Helper()
-	var tpl map[string]any
-	if err := json.Unmarshal(b, &tpl); err != nil {
-		t.Fatal(err)
-	}
-	if res, ok := tpl["Resources"].(map[string]any); ok {
-		delete(res, "CDKMetadata")
-		// The CLI adds construct paths and asset locations to the metadata;
-		// the tests' synth does not.
-		for _, r := range res {
-			m, _ := r.(map[string]any)
-			meta, _ := m["Metadata"].(map[string]any)
-			for k := range meta {
-				if strings.HasPrefix(k, "aws:cdk:") || strings.HasPrefix(k, "aws:asset:") {
-					delete(meta, k)
-				}
-			}
-			if meta != nil && len(meta) == 0 {
-				delete(m, "Metadata")
-			}
-		}
-	}
-	if cond, ok := tpl["Conditions"].(map[string]any); ok {
-		delete(cond, "CDKMetadataAvailable")
-		if len(cond) == 0 {
-			delete(tpl, "Conditions")
-		}
-	}
-	out, err := json.MarshalIndent(tpl, "", "  ")
+	out, err := stackstest.Normalize(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out = assetHashRE.ReplaceAll(out, []byte("<asset-hash>"))
-	return append(out, '\n')
+	return out
 }
 
 // TestGoldenTemplates compares the templates with testdata/ (cdk.json's
@@ -202,38 +165,12 @@ func TestGoldenTemplates(t *testing.T) {
 		for _, s := range a.app.all() {
 			name := *s.StackName()
 			t.Run(a.app.name+"/"+name, func(t *testing.T) {
-				got := normalize(t, a.app.templates[name])
-				path := filepath.Join(a.dir, name+".template.json")
-				if *update {
-					if err := os.MkdirAll(a.dir, 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(path, got, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run go test -run TestGoldenTemplates -update . to create it)", err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Errorf("template %s differs from %s: got %d bytes, want %d; first difference at line %d (review, then go test -run TestGoldenTemplates -update .)",
-						name, path, len(got), len(want), firstDiffLine(got, want))
+				if err := stackstest.Golden(filepath.Join(a.dir, name+".template.json"), a.app.templates[name], *update); err != nil {
+					t.Error(err)
 				}
 			})
 		}
 	}
-}
-
-func firstDiffLine(a, b []byte) int {
-	la, lb := bytes.Split(a, []byte("\n")), bytes.Split(b, []byte("\n"))
-	for i := range min(len(la), len(lb)) {
-		if !bytes.Equal(la[i], lb[i]) {
-			return i + 1
-		}
-	}
-	return min(len(la), len(lb)) + 1
 }
 
 // TestCdkNag: cdk-nag's AwsSolutions pack finds no unsuppressed error, and
@@ -242,33 +179,8 @@ func TestCdkNag(t *testing.T) {
 	for _, a := range apps() {
 		for _, s := range a.all() {
 			t.Run(a.name+"/"+*s.StackName(), func(t *testing.T) {
-				for _, level := range []string{"error", "warning"} {
-					var found *[]*cxapi.SynthesisMessage
-					ann := assertions.Annotations_FromStack(s)
-					if level == "error" {
-						found = ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
-					} else {
-						found = ann.FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
-					}
-					for _, m := range *found {
-						t.Errorf("cdk-nag %s at %s: %v", level, *m.Id, m.Entry.Data)
-					}
-				}
-				var tpl map[string]any
-				if err := json.Unmarshal(a.templates[*s.StackName()], &tpl); err != nil {
-					t.Fatal(err)
-				}
-				res, _ := tpl["Resources"].(map[string]any)
-				for id, r := range res {
-					meta, _ := r.(map[string]any)["Metadata"].(map[string]any)
-					nag, _ := meta["cdk_nag"].(map[string]any)
-					rules, _ := nag["rules_to_suppress"].([]any)
-					for _, rule := range rules {
-						m := rule.(map[string]any)
-						if reason, _ := m["reason"].(string); len(strings.TrimSpace(reason)) < 20 {
-							t.Errorf("suppression of %v on %s: got reason %q, want one that explains (>= 20 characters)", m["id"], id, reason)
-						}
-					}
+				if err := stackstest.Nag(s); err != nil {
+					t.Error(err)
 				}
 			})
 		}
@@ -549,8 +461,8 @@ func TestCLISynth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := normalize(t, b), normalize(t, synthesized.templates[name]); !bytes.Equal(got, want) {
-			t.Errorf("%s: the CLI's template differs from the test's synth at line %d", name, firstDiffLine(got, want))
+		if d := stackstest.Diff(normalize(t, b), normalize(t, synthesized.templates[name])); d != "" {
+			t.Errorf("%s: the CLI's template differs from the test's synth %s", name, d)
 		}
 	}
 }

@@ -40,7 +40,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 )
 
 // assetHash matches an asset hash (hex SHA-256). Asset hashes change with the
@@ -158,10 +157,10 @@ func Nag(stack awscdk.Stack) error {
 	msgs := awscdk.Stage_Of(stack).Synth(nil).GetStackArtifact(stack.ArtifactId()).Messages()
 	for _, m := range *msgs {
 		//lint:ignore SA1019 the stack artifact's Messages are of this type; aws-cdk-go ships no other
-		level, path, data := m.Level, *m.Id, m.Entry.Data
+		level, path, data := strings.ToLower(string(m.Level)), *m.Id, m.Entry.Data
 		msg, _ := data.(string)
-		if (level == cxapi.SynthesisMessageLevel_ERROR || level == cxapi.SynthesisMessageLevel_WARNING) && strings.HasPrefix(msg, "AwsSolutions-") {
-			found = append(found, fmt.Errorf("cdk-nag %s at %s: %s", strings.ToLower(string(level)), path, strings.TrimSpace(msg)))
+		if (level == "error" || level == "warning") && strings.HasPrefix(msg, "AwsSolutions-") {
+			found = append(found, fmt.Errorf("cdk-nag %s at %s: %s", level, path, strings.TrimSpace(msg)))
 		}
 	}
 	slices.SortFunc(found, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })

@@ -11,7 +11,7 @@ GO ?= go
 # -count=1: go test caches results even when handler sources it builds change.
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: synth test test-go lint deps bench vet synth-time drill
+.PHONY: synth test test-go examples lint deps bench vet synth-time drill
 
 # The repository holds two Go modules: the library (this directory, what a
 # team's module requires) and e2e/ (the stand-ins, the handlers' end-to-end
@@ -19,13 +19,19 @@ GOTEST_FLAGS ?= -count=1 -timeout 30m
 # the test-only code reaches a team's module graph.
 E2E := e2e
 
+# EXAMPLES are modules as a team writes them (each its own go.mod, requiring
+# the library through a replace of this checkout): make test checks that
+# they are tidy and that their tests pass.
+EXAMPLES := examples/orders
+
 # deps installs what the tests need: the pinned npm stand-ins (kinesalite,
 # local-aws-sqs, the CDK CLI) and the Go modules and tools (aws-lambda-rie)
-# of both modules.
+# of both modules and the examples.
 deps: node_modules/.package-lock.json
 	@echo "node $$(node --version) ($$(command -v node))"
 	$(GO) mod download
 	cd $(E2E) && $(GO) mod download
+	for d in $(EXAMPLES); do (cd $$d && $(GO) mod download) || exit 1; done
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -42,8 +48,8 @@ vet:
 
 # test: both modules' tests, then the handlers again under the race
 # detector (their packages in the library, their end-to-end tests in e2e),
-# then lint.
-test: deps vet test-go lint
+# then the examples, then lint.
+test: deps vet test-go examples lint
 
 test-go:
 	$(GO) test $(GOTEST_FLAGS) ./...
@@ -51,15 +57,29 @@ test-go:
 	$(GO) test $(GOTEST_FLAGS) -race ./lambdas/...
 	cd $(E2E) && $(GO) test $(GOTEST_FLAGS) -race ./lambdas/...
 
+# examples: each example module must be what `go mod tidy` makes it (a
+# team runs tidy, which drops every requirement its own code does not
+# import: the library's handlers must build all the same), then vet and its
+# tests (synth, golden templates, cdk-nag, the CDK CLI's synth). A library
+# change that changes the example's templates fails here: review, then
+# rewrite them with (cd examples/orders && go test -run Golden -update .).
+examples:
+	@for d in $(EXAMPLES); do \
+	  echo "example $$d: go mod tidy, vet, test"; \
+	  (cd $$d && $(GO) mod tidy -diff) || { echo "$$d is not tidy: run go mod tidy there and commit go.mod and go.sum"; exit 1; }; \
+	  (cd $$d && $(GO) vet ./... && $(GO) test $(GOTEST_FLAGS) ./...) || exit 1; \
+	done
+
 # lint: staticcheck, pinned by e2e/go.mod's tool directive (not the
 # library's go.mod, which every team's module inherits), over both modules
-# with its default check set (every check but the few it leaves off by
-# default; staticcheck -list-checks). A finding that is right to keep is
+# and the examples with its default check set (every check but the few it
+# leaves off by default; staticcheck -list-checks). A finding that is right to keep is
 # silenced where it stands with a //lint:ignore CHECK reason comment.
 lint:
 	@sc=$$(cd $(E2E) && $(GO) tool -n staticcheck) || exit 1; rc=0; \
 	echo "$$($$sc -version): library module"; $$sc ./... || rc=1; \
 	echo "staticcheck: e2e module"; (cd $(E2E) && $$sc ./...) || rc=1; \
+	for d in $(EXAMPLES); do echo "staticcheck: $$d"; (cd $$d && $$sc ./...) || rc=1; done; \
 	exit $$rc
 
 # drill: the outage drill on this machine (see README): synthesizes, then runs

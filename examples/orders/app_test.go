@@ -339,3 +339,34 @@ func normalize(t *testing.T, b []byte) []byte {
 	}
 	return out
 }
+
+// TestStages: a stage other than dev (cdk deploy -c stage=prod), or none,
+// keeps the production defaults: stacks protected, data retained. (The
+// apps are built, not synthesized: these are settings of the constructs.)
+func TestStages(t *testing.T) {
+	c, err := readCdkJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stage := range []any{"prod", nil} {
+		ctx := map[string]any{stacks.ContextKey: c.Context[stacks.ContextKey]}
+		if stage != nil {
+			ctx["stage"] = stage
+		}
+		d, err := deployment(awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(t.TempDir())}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range append([]awscdk.Stack{d.Global.Stack}, d.Regional[0].Stack, d.Regional[1].Stack) {
+			if tp := s.TerminationProtection(); tp == nil || !*tp {
+				t.Errorf("stage %v, %s: got termination protection %v, want true", stage, *s.StackName(), tp != nil && *tp)
+			}
+		}
+		for _, r := range d.Regional {
+			stream := r.Pipeline.Stream.Node().DefaultChild().(awscdk.CfnResource)
+			if got := stream.CfnOptions().DeletionPolicy(); got != awscdk.CfnDeletionPolicy_RETAIN {
+				t.Errorf("stage %v, %s: got the stream's deletion policy %v, want %v", stage, *r.StackName(), got, awscdk.CfnDeletionPolicy_RETAIN)
+			}
+		}
+	}
+}

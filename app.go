@@ -22,7 +22,7 @@ func main() {
 		// `cdk synth` and deploys skip it.
 		BuiltinCloudFormationValidation: jsii.Bool(false),
 	})
-	cfg, err := config(app)
+	cfg, err := stacks.LoadConfig(app)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		jsii.Close()
@@ -30,18 +30,4 @@ func main() {
 	}
 	stacks.NewDeployment(app, &stacks.DeploymentProps{Config: cfg})
 	app.Synth(nil)
-}
-
-// config reads and validates the configuration. Without an account in it,
-// the account the CDK CLI found in the credentials (CDK_DEFAULT_ACCOUNT) is
-// used when there is one; with none, the stacks are account-agnostic.
-func config(app awscdk.App) (*stacks.Config, error) {
-	cfg, err := stacks.ParseConfig(app.Node().TryGetContext(jsii.String(stacks.ContextKey)))
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Account == "" {
-		cfg.Account = os.Getenv("CDK_DEFAULT_ACCOUNT")
-	}
-	return cfg, cfg.Validate()
 }

@@ -115,7 +115,7 @@ func newApp(ctx map[string]any, outdir string) awscdk.App {
 func (a *synthApp) synth(ctx map[string]any, out string) error {
 	a.outdir = out
 	app := newApp(ctx, out)
-	cfg, err := config(app)
+	cfg, err := stacks.LoadConfig(app)
 	if err != nil {
 		return err
 	}
@@ -416,7 +416,7 @@ func TestBadConfiguration(t *testing.T) {
 			if tt.cfg != nil {
 				ctx[stacks.ContextKey] = tt.cfg
 			}
-			_, err := config(newApp(ctx, t.TempDir()))
+			_, err := stacks.LoadConfig(newApp(ctx, t.TempDir()))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
@@ -432,7 +432,7 @@ func TestAccountFromCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config(newApp(ctx, t.TempDir()))
+	cfg, err := stacks.LoadConfig(newApp(ctx, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -671,7 +671,7 @@ func TestPlaceholderDomainRule(t *testing.T) {
 	ctx = maps.Clone(ctx)
 	ctx[stacks.ContextKey] = cfg
 	app := newApp(ctx, t.TempDir())
-	c, err := config(app)
+	c, err := stacks.LoadConfig(app)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,9 +99,13 @@ func NewDeployment(app awscdk.App, props *DeploymentProps) *Deployment {
 		}
 		return e
 	}
+	// Below the default priority (100): a team's own tags win wherever it
+	// applies them, the app included (a tag on a closer scope would win
+	// over a team's app-level tag of equal priority).
+	low := &awscdk.TagProps{Priority: jsii.Number(deploymentTagPriority)}
 	tag := func(s awscdk.Stack) {
-		awscdk.Tags_Of(s).Add(jsii.String("project"), jsii.String("twinstream"), nil)
-		awscdk.Tags_Of(s).Add(jsii.String("pipeline"), jsii.String(cfg.Name), nil)
+		awscdk.Tags_Of(s).Add(jsii.String("project"), jsii.String("twinstream"), low)
+		awscdk.Tags_Of(s).Add(jsii.String("pipeline"), jsii.String(cfg.Name), low)
 	}
 	d := &Deployment{}
 	for _, r := range cfg.Regions {
@@ -138,3 +142,7 @@ func NewDeployment(app awscdk.App, props *DeploymentProps) *Deployment {
 	}
 	return d
 }
+
+// deploymentTagPriority is the priority of the project and pipeline tags
+// NewDeployment puts on its stacks.
+const deploymentTagPriority = 50

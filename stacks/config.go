@@ -8,10 +8,12 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -189,6 +191,25 @@ var (
 	emailRE   = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 	azRE      = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]$`)
 )
+
+// LoadConfig reads the Config from scope's context (cdk.json's context key
+// ContextKey, or -c on the CDK CLI's command line) and validates it. An
+// empty Account takes the account the CDK CLI found in the credentials
+// (CDK_DEFAULT_ACCOUNT) when there is one; with none, the stacks stay
+// account-agnostic, so synth needs no credentials.
+func LoadConfig(scope constructs.Construct) (*Config, error) {
+	cfg, err := ParseConfig(scope.Node().TryGetContext(jsii.String(ContextKey)))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Account == "" {
+		cfg.Account = os.Getenv("CDK_DEFAULT_ACCOUNT")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
 
 // ParseConfig reads the context value (a JSON object, or the object CDK
 // hands over) into a Config and validates it.

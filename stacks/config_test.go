@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -185,6 +187,45 @@ func TestParseConfigErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("got %q, want it to contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name       string
+		ctx        any // the context key's value; nil: absent
+		envAccount string
+		want       string // the account, when no error
+		wantErr    string
+	}{
+		{"account from the CLI", map[string]any{"name": "orders", "regions": []any{"eu-west-1", "eu-central-1"}}, "111122223333", "111122223333", ""},
+		{"no account anywhere: agnostic", map[string]any{"name": "orders", "regions": []any{"eu-west-1", "eu-central-1"}}, "", "", ""},
+		{"configured account wins", map[string]any{"name": "orders", "regions": []any{"eu-west-1", "eu-central-1"}, "account": "444455556666"}, "111122223333", "444455556666", ""},
+		{"the CLI's account is checked too", map[string]any{"name": "orders", "regions": []any{"eu-west-1", "eu-central-1"}}, "not-an-account", "", "config: account"},
+		{"missing key", nil, "", "", "context key \"twinstream\" is missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CDK_DEFAULT_ACCOUNT", tt.envAccount)
+			ctx := map[string]any{}
+			if tt.ctx != nil {
+				ctx[ContextKey] = tt.ctx
+			}
+			app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
+			cfg, err := LoadConfig(app)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			if cfg.Account != tt.want {
+				t.Errorf("account: got %q, want %q", cfg.Account, tt.want)
 			}
 		})
 	}

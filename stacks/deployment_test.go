@@ -212,3 +212,21 @@ func TestDeploymentTwoInOneApp(t *testing.T) {
 		}
 	}
 }
+
+// TestDeploymentTeamTagsWin: a team's tags applied to the app (default
+// priority) win over the project tag NewDeployment puts on each stack.
+func TestDeploymentTeamTagsWin(t *testing.T) {
+	app := flaggedApp()
+	awscdk.Tags_Of(app).Add(jsii.String("project"), jsii.String("orders"), nil)
+	d := NewDeployment(app, &DeploymentProps{Config: DefaultConfig()})
+	tpl := cfnTemplateOf(t, d.Regional[0].Stack)
+	for id, r := range tpl.resources("AWS::SQS::Queue") {
+		tags, _ := json.Marshal(r["Properties"].(map[string]any)["Tags"])
+		if !strings.Contains(string(tags), `{"Key":"project","Value":"orders"}`) {
+			t.Errorf("%s tags: got %s, want project=orders (the team's)", id, tags)
+		}
+		if !strings.Contains(string(tags), `{"Key":"pipeline","Value":"twinstream"}`) {
+			t.Errorf("%s tags: got %s, want pipeline=twinstream kept", id, tags)
+		}
+	}
+}

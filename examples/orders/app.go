@@ -28,7 +28,7 @@ func main() {
 // deployment adds the orders pipeline's stacks to app: one per region and
 // the global one.
 func deployment(app awscdk.App) (*stacks.Deployment, error) {
-	cfg, err := stacks.ParseConfig(app.Node().TryGetContext(jsii.String(stacks.ContextKey)))
+	cfg, err := stacks.LoadConfig(app)
 	if err != nil {
 		return nil, err
 	}

@@ -138,22 +138,10 @@ type PipelineProps struct {
 
 	// ProcessorHandler is the Go main package of the processor, given to
 	// GoCode: an import path or a directory. Default HandlerProcessor
-	// (gzipped NDJSON to the sink bucket). A team's own handler reads its
-	// batches with package github.com/twinstream/twinstream/lambdas/batch
-	// (decoding, canaries and duplicates handled there) and follows this
-	// contract:
-	//   - event events.KinesisEvent, response events.KinesisEventResponse
-	//     (github.com/aws/aws-lambda-go/events), registered with lambda.Start
-	//     in a main package built with -tags lambda.norpc;
-	//   - report the records it did not handle as BatchItemFailures (the
-	//     sequence number of the first failed record at least) and return a
-	//     nil error: the mapping has ReportBatchItemFailures on, and retries
-	//     from the first reported record;
-	//   - tolerate duplicates (delivery is at least once) and drop canaries
-	//     (written by the health probe);
-	//   - read its configuration from the environment: SINK_BUCKET (the
-	//     pipeline's sink, where it may s3:PutObject) plus
-	//     ProcessorEnvironment.
+	// (gzipped NDJSON to the sink bucket). A team's own handler follows the
+	// processor contract, written once in the doc of package
+	// github.com/twinstream/twinstream/lambdas/batch, and reads its batches
+	// through that package (decoding, canaries and copies handled there).
 	ProcessorHandler string
 	// ProcessorEnvironment is added to the processor's environment (for a
 	// team's own handler). It may not set SINK_BUCKET or AWS_* names.

@@ -22,7 +22,8 @@
 // ReportBatchItemFailures and BisectBatchOnError on. A failing batch is
 // retried RetryAttempts times within MaxRecordAge; then its shard and
 // sequence range go to the ProcessorFailureQueue, and the records stay in the
-// stream until its retention ends. An invocation may run ProcessorTimeout.
+// stream until its retention ends. An invocation may run for
+// PipelineProps.Processor.Timeout (2 minutes by default).
 //
 // # Environment
 //

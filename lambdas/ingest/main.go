@@ -48,6 +48,8 @@ func build(ctx context.Context, e *env.Reader) (*ingest.Handler, error) {
 		// -1 turns the breaker off.
 		BreakerAfter:    e.Int("KINESIS_BREAKER_AFTER", ingest.DefaultBreakerAfter, -1, 1000),
 		BreakerCooldown: e.Duration("KINESIS_BREAKER_COOLDOWN", ingest.DefaultBreakerCooldown),
+		// Set by the construct; unset, the request lines carry no EMF.
+		MetricsNamespace: e.StringOr("METRICS_NAMESPACE", ""),
 	}
 	streamName := e.String("STREAM_NAME")
 	callTimeout := e.Duration("KINESIS_CALL_TIMEOUT", ingest.DefaultKinesisCallTimeout)

@@ -35,7 +35,9 @@ func BenchmarkServe200B(b *testing.B) {
 	const n = 500
 	body := benchBody(n)
 	accept := PutFunc(func(context.Context, []stream.Entry) stream.Result { return stream.Result{Calls: 1} })
-	h := newHandler(b, testConfig(), accept, &spillFake{}, nil, nil)
+	cfg := testConfig()
+	cfg.MetricsNamespace = "Twinstream/bench/bench-us-east-1" // as deployed: every request line carries its metrics
+	h := newHandler(b, cfg, accept, &spillFake{}, nil, nil)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, post("application/json", bearerKey, body))
 	if w.Code != http.StatusAccepted {

@@ -35,16 +35,19 @@ func FuzzParse(f *testing.F) {
 			hdr.Set(HeaderRecordID, string(body[1:n]))
 		}
 		const max = 50
-		ins, bad, rej := parse(body, mt, hdr, max)
+		ins, bad, n, rej := parse(body, mt, hdr, max)
 		switch {
 		case rej != nil:
-			if ins != nil || bad != nil || rej.Error == "" {
-				t.Fatalf("reject %+v with records %d bad %d", rej, len(ins), len(bad))
+			if ins != nil || bad != nil || n != 0 || rej.Error == "" {
+				t.Fatalf("reject %+v with records %d bad %d count %d", rej, len(ins), len(bad), n)
 			}
 			return
 		case bad != nil:
 			if ins != nil {
 				t.Fatal("both records and bad records")
+			}
+			if n < len(bad) || n > max {
+				t.Fatalf("%d bad records of %d, want a count from %d to %d", len(bad), n, len(bad), max)
 			}
 			for i, b := range bad {
 				if b.Reason == "" || b.Index < 0 || b.Index >= max || (i > 0 && b.Index <= bad[i-1].Index) {
@@ -56,8 +59,8 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if len(ins) == 0 || len(ins) > max {
-			t.Fatalf("%d records accepted, want 1 to %d", len(ins), max)
+		if len(ins) == 0 || len(ins) > max || n != len(ins) {
+			t.Fatalf("%d records accepted (count %d), want 1 to %d", len(ins), n, max)
 		}
 		checkReference(t, body, mt, ins)
 		seen := map[string]int{}
@@ -68,8 +71,8 @@ func FuzzParse(f *testing.F) {
 			seen[in.id] = i
 		}
 
-		n := 0
-		envs, entries, tooBig := envelopes(ins, "team-test", "us-east-1", t0, func() string { n++; return fmt.Sprintf("gen-%d", n) })
+		gen := 0
+		envs, entries, tooBig := envelopes(ins, "team-test", "us-east-1", t0, func() string { gen++; return fmt.Sprintf("gen-%d", gen) })
 		if tooBig != nil {
 			return
 		}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/lambdas/record"
 	"github.com/twinstream/twinstream/lambdas/stream"
 )
@@ -114,6 +115,11 @@ type Config struct {
 	BreakerAfter int
 	// BreakerCooldown is how long requests skip Kinesis. Default 5s.
 	BreakerCooldown time.Duration
+	// MetricsNamespace is the CloudWatch namespace of the request lines'
+	// metrics (METRICS_NAMESPACE; see package metrics). Empty: the lines
+	// carry the values but CloudWatch extracts none. An invalid one is
+	// logged and treated as empty: metrics never stop ingest.
+	MetricsNamespace string
 }
 
 // Deps are the handler's collaborators.
@@ -136,6 +142,7 @@ type Handler struct {
 	ids     *record.IDs
 	keys    *keyring
 	breaker *breaker
+	metrics *metrics.Emitter
 }
 
 // New checks the configuration and returns a handler.
@@ -193,6 +200,10 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	}
 	h.breaker = &breaker{after: max(cfg.BreakerAfter, 0), cooldown: cfg.BreakerCooldown, now: h.now}
 	h.keys = &keyring{fetch: secretKeys(deps.Secrets, cfg.KeysSecretARN, cfg.SecretTimeout), ttl: cfg.KeysTTL, failTTL: cfg.KeysFailureTTL, now: h.now}
+	var err error
+	if h.metrics, err = metrics.New(cfg.MetricsNamespace); err != nil {
+		slog.Warn("ingest: metrics are off", "error", err.Error())
+	}
 	return h, nil
 }
 
@@ -206,6 +217,13 @@ type answer struct {
 	records, accepted, spill int
 	calls                    int
 	err                      error
+	// for the metrics: storing started (the request was valid); whether
+	// Kinesis was tried, for how long, and what it said; whether the
+	// breaker kept the request from trying
+	storing, tried    bool
+	putTime           time.Duration
+	throttled, faults int
+	breakerOpen       bool
 }
 
 // HealthPath answers the ALB's health check of the ingest target group: 200
@@ -232,14 +250,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.ErrorContext(ctx, "ingest: panic", "panic", fmt.Sprint(v))
 		}
 		write(w, a)
-		attrs := []any{"status", a.status, "key", a.key, "records", a.records, "accepted", a.accepted,
-			"spilled", a.spill, "kinesisCalls", a.calls, "ms", time.Since(start).Milliseconds()}
+		attrs := []slog.Attr{slog.Int("status", a.status), slog.String("key", a.key), slog.Int("records", a.records),
+			slog.Int("accepted", a.accepted), slog.Int("spilled", a.spill), slog.Int("kinesisCalls", a.calls),
+			slog.Int64("ms", time.Since(start).Milliseconds())}
 		if a.err != nil {
-			attrs = append(attrs, "error", a.err.Error())
+			attrs = append(attrs, slog.String("error", a.err.Error()))
 		}
-		slog.InfoContext(ctx, "ingest", attrs...)
+		slog.LogAttrs(ctx, slog.LevelInfo, "ingest", append(attrs, h.lineMetrics(a)...)...)
 	}()
 	a = h.serve(ctx, r)
+}
+
+// lineMetrics are the metrics of a request's log line (see package metrics
+// for what each means).
+func (h *Handler) lineMetrics(a answer) []slog.Attr {
+	l := h.metrics.Line()
+	class := metrics.StatusClassOf(a.status)
+	l.Dimension(metrics.StatusClass, class)
+	l.Count(metrics.Requests, 1)
+	l.Count(metrics.Accepted, a.accepted)
+	l.Count(metrics.Spilled, a.spill)
+	if a.status >= 400 {
+		l.Count(metrics.Rejected, max(a.records-a.accepted, 0))
+	}
+	if a.storing {
+		l.Count(metrics.KinesisThrottled, a.throttled)
+		l.Count(metrics.KinesisFaults, a.faults)
+		l.Count(metrics.BreakerOpen, b2i(a.breakerOpen))
+		if a.tried {
+			l.Duration(metrics.KinesisPutLatency, a.putTime)
+		}
+	}
+	return l.Attrs(h.now())
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // answerBufs holds the buffers answers are encoded into: an execution
@@ -350,12 +399,12 @@ func (h *Handler) serve(ctx context.Context, r *http.Request) answer {
 		}
 	}
 
-	ins, bad, rej := parse(body, mediaType, r.Header, h.cfg.MaxRecords)
+	ins, bad, n, rej := parse(body, mediaType, r.Header, h.cfg.MaxRecords)
 	if rej != nil {
 		a.status, a.body, a.err = http.StatusBadRequest, rej, errors.New(rej.Error)
 		return a
 	}
-	a.records = len(ins) + len(bad)
+	a.records = n
 	now := h.now().UTC().Truncate(time.Millisecond)
 	var envs []record.Envelope
 	var entries []stream.Entry
@@ -470,15 +519,20 @@ func (h *Handler) store(ctx context.Context, a answer, now time.Time, envs []rec
 	nFailed := 0
 	var kerr error
 	budget := h.kinesisBudget(ctx)
+	a.storing = true
 	switch {
 	case budget > 0 && h.breaker.allow():
 		var res stream.Result
+		start := time.Now()
 		res, nFailed = h.put(base, budget, entries, failed)
+		a.tried, a.putTime = true, time.Since(start)
 		a.calls, kerr = res.Calls, res.Err
+		a.throttled, a.faults = res.Throttled, res.Faults
 	default:
 		kerr = errors.New("no time left for kinesis")
 		if budget > 0 {
 			kerr = errKinesisSkipped
+			a.breakerOpen = true
 		}
 		for i := range failed {
 			failed[i] = true

@@ -102,8 +102,9 @@ const (
 
 // parse reads the records of a body of the given media type (already checked
 // to be one of the accepted types). It returns either the records, the bad
-// records (every one of them), or a reject for the body as a whole.
-func parse(body []byte, mediaType string, h http.Header, maxRecords int) ([]input, []badRecord, *reject) {
+// records (every one of them), or a reject for the body as a whole; n is the
+// number of records the body holds (0 with a reject).
+func parse(body []byte, mediaType string, h http.Header, maxRecords int) (ins []input, bad []badRecord, n int, rej *reject) {
 	switch mediaType {
 	case TypeBinary:
 		return parseBinary(body, h)
@@ -114,7 +115,7 @@ func parse(body []byte, mediaType string, h http.Header, maxRecords int) ([]inpu
 	}
 }
 
-func parseBinary(body []byte, h http.Header) ([]input, []badRecord, *reject) {
+func parseBinary(body []byte, h http.Header) ([]input, []badRecord, int, *reject) {
 	in := input{data: body, binary: true, id: h.Get(HeaderRecordID), pk: h.Get(HeaderPartitionKey)}
 	reason := ""
 	switch {
@@ -126,12 +127,12 @@ func parseBinary(body []byte, h http.Header) ([]input, []badRecord, *reject) {
 		reason = reasonInvalidPKH
 	}
 	if reason != "" {
-		return nil, []badRecord{{Index: 0, Reason: reason}}, nil
+		return nil, []badRecord{{Index: 0, Reason: reason}}, 1, nil
 	}
-	return []input{in}, nil, nil
+	return []input{in}, nil, 1, nil
 }
 
-func parseNDJSON(body []byte, maxRecords int) ([]input, []badRecord, *reject) {
+func parseNDJSON(body []byte, maxRecords int) ([]input, []badRecord, int, *reject) {
 	type line struct {
 		no   int
 		text []byte
@@ -148,7 +149,7 @@ func parseNDJSON(body []byte, maxRecords int) ([]input, []badRecord, *reject) {
 		}
 	}
 	if rej := checkCount(len(lines), maxRecords); rej != nil {
-		return nil, nil, rej
+		return nil, nil, 0, rej
 	}
 	ins := make([]input, len(lines))
 	var bad []badRecord
@@ -171,19 +172,19 @@ func parseNDJSON(body []byte, maxRecords int) ([]input, []badRecord, *reject) {
 		ins[i] = in
 	}
 	if len(bad) > 0 {
-		return nil, bad, nil
+		return nil, bad, len(ins), nil
 	}
-	return ins, nil, nil
+	return ins, nil, len(ins), nil
 }
 
-func parseJSON(body []byte, maxRecords int) ([]input, []badRecord, *reject) {
+func parseJSON(body []byte, maxRecords int) ([]input, []badRecord, int, *reject) {
 	if !json.Valid(body) {
-		return nil, nil, &reject{Error: "invalid JSON body", Detail: syntaxError(body)}
+		return nil, nil, 0, &reject{Error: "invalid JSON body", Detail: syntaxError(body)}
 	}
 	notObject := &reject{Error: `body must be a JSON object {"records":[...]}`}
 	i := skipWS(body, 0)
 	if i >= len(body) || body[i] != '{' {
-		return nil, nil, notObject
+		return nil, nil, 0, notObject
 	}
 	// Find the last "records" member (duplicates: the last wins, as in
 	// encoding/json), then the spans of its elements.
@@ -195,13 +196,13 @@ func parseJSON(body []byte, maxRecords int) ([]input, []badRecord, *reject) {
 		}
 	})
 	if err != nil {
-		return nil, nil, notObject
+		return nil, nil, 0, notObject
 	}
 	if !found || string(recs) == "null" {
-		return nil, nil, &reject{Error: "no records"}
+		return nil, nil, 0, &reject{Error: "no records"}
 	}
 	if len(recs) == 0 || recs[0] != '[' {
-		return nil, nil, &reject{Error: `records must be an array`}
+		return nil, nil, 0, &reject{Error: `records must be an array`}
 	}
 	var spans [][]byte
 	for j := skipWS(recs, 1); j < len(recs) && recs[j] != ']'; {
@@ -216,7 +217,7 @@ func parseJSON(body []byte, maxRecords int) ([]input, []badRecord, *reject) {
 		}
 	}
 	if rej := checkCount(len(spans), maxRecords); rej != nil {
-		return nil, nil, rej
+		return nil, nil, 0, rej
 	}
 	ins := make([]input, len(spans))
 	var bad []badRecord
@@ -235,9 +236,9 @@ func parseJSON(body []byte, maxRecords int) ([]input, []badRecord, *reject) {
 		ins[k] = in
 	}
 	if len(bad) > 0 {
-		return nil, bad, nil
+		return nil, bad, len(ins), nil
 	}
-	return ins, nil, nil
+	return ins, nil, len(ins), nil
 }
 
 func checkCount(n, max int) *reject {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/twinstream/twinstream/lambdas/batch/kinesisevent"
 	"github.com/twinstream/twinstream/lambdas/env"
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/lambdas/processor/processor"
 )
 
@@ -30,7 +32,8 @@ func main() {
 }
 
 type handler struct {
-	p *processor.Processor
+	p       *processor.Processor
+	metrics *metrics.Emitter // nil: lines carry no EMF
 }
 
 // setup reads the environment and builds the S3 client once per execution
@@ -44,6 +47,7 @@ func setup(ctx context.Context, r *env.Reader) (*handler, error) {
 		Timeout:          r.Duration("S3_TIMEOUT", processor.DefaultTimeout),
 	}
 	pathStyle := r.Bool("S3_USE_PATH_STYLE", false)
+	namespace := r.StringOr("METRICS_NAMESPACE", "")
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
@@ -52,7 +56,12 @@ func setup(ctx context.Context, r *env.Reader) (*handler, error) {
 		return nil, err
 	}
 	p.Client = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	return &handler{p: p}, nil
+	m, err := metrics.New(namespace)
+	if err != nil {
+		// Metrics never stop the processor.
+		slog.Warn("processor: metrics are off", "error", err.Error())
+	}
+	return &handler{p: p, metrics: m}, nil
 }
 
 // handle never returns an error: that would make Lambda retry the whole
@@ -62,8 +71,8 @@ func setup(ctx context.Context, r *env.Reader) (*handler, error) {
 // function error too).
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	res, err := h.p.Run(ctx, kinesisevent.Records(ev))
-	attrs := []any{"records", res.Records, "written", res.Written, "quarantined", res.Quarantined,
-		"canaries", res.Canaries, "duplicates", res.Duplicates, "conflicts", res.Conflicts, "objects", len(res.Keys)}
+	attrs := []slog.Attr{slog.Int("records", res.Records), slog.Int("written", res.Written), slog.Int("quarantined", res.Quarantined),
+		slog.Int("canaries", res.Canaries), slog.Int("duplicates", res.Duplicates), slog.Int("conflicts", res.Conflicts), slog.Int("objects", len(res.Keys))}
 	if res.Conflicts > 0 {
 		// Not an error of the pipeline (every version is stored), but
 		// consumers that de-duplicate by (producer, id) alone would merge
@@ -71,18 +80,21 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		slog.WarnContext(ctx, "processor: a producer reused ids with other payloads, every version stored",
 			"conflicts", res.Conflicts, "conflictIds", res.ConflictIDs)
 	}
+	// The batch's one line carries its metrics, whatever its level.
+	line := h.metrics.Line()
+	res.Metrics(&line)
+	level, msg := slog.LevelInfo, "processor: batch stored"
 	switch {
 	case err != nil:
 		first := ""
 		if len(res.Failed) > 0 {
 			first = res.Failed[0]
 		}
-		slog.ErrorContext(ctx, "processor: batch partly stored, lambda retries the rest",
-			append(attrs, "failed", len(res.Failed), "firstFailed", first, "error", err)...)
+		level, msg = slog.LevelError, "processor: batch partly stored, lambda retries the rest"
+		attrs = append(attrs, slog.Int("failed", len(res.Failed)), slog.String("firstFailed", first), slog.String("error", err.Error()))
 	case res.Quarantined > 0:
-		slog.WarnContext(ctx, "processor: records quarantined", attrs...)
-	default:
-		slog.InfoContext(ctx, "processor: batch stored", attrs...)
+		level, msg = slog.LevelWarn, "processor: records quarantined"
 	}
+	slog.LogAttrs(ctx, level, msg, append(attrs, line.Attrs(time.Now())...)...)
 	return kinesisevent.Response(res.Failed), nil
 }

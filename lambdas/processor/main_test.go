@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/twinstream/twinstream/lambdas/env"
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/lambdas/processor/processor"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
@@ -239,5 +240,90 @@ func TestHandleDeadline(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Errorf("handler returned after the deadline, want before")
+	}
+}
+
+// TestHandleMetrics: each batch writes one log line, and it carries the
+// batch's metrics in EMF, at the level of what happened; the answer is the
+// same with metrics off.
+func TestHandleMetrics(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		level  string
+		values map[string][]float64 // S3PutLatency: count of values only
+	}{
+		{"stored", nil, "INFO", map[string][]float64{"BatchRecords": {3}, "WrittenRecords": {2}, "QuarantinedRecords": {0},
+			"DuplicateRecords": {0}, "ConflictRecords": {0}, "CanaryRecords": {1}, "FailedRecords": {0}, "SinkObjects": {1},
+			"S3PutFailures": {0}, "S3PutLatency": {1}}},
+		{"s3 fails", errors.New("s3 down"), "ERROR", map[string][]float64{"BatchRecords": {3}, "WrittenRecords": {0}, "QuarantinedRecords": {0},
+			"DuplicateRecords": {0}, "ConflictRecords": {0}, "CanaryRecords": {1}, "FailedRecords": {3}, "SinkObjects": {0},
+			"S3PutFailures": {1}, "S3PutLatency": {1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			defer slog.SetDefault(slog.Default())
+			slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
+			client := processor.PutObjectFunc(func(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+				return &s3.PutObjectOutput{}, tt.err
+			})
+			m, err := metrics.New("Twinstream/test/test-us-east-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			on := &handler{p: &processor.Processor{Region: "us-east-1", Bucket: "sink", Client: client}, metrics: m}
+			respOn, _ := on.handle(context.Background(), fixture(t))
+			off := &handler{p: &processor.Processor{Region: "us-east-1", Bucket: "sink", Client: client}}
+			respOff, _ := off.handle(context.Background(), fixture(t))
+			if !reflect.DeepEqual(respOn, respOff) {
+				t.Errorf("got %+v with metrics, %+v without, want the same answer", respOn, respOff)
+			}
+
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("got %d log lines for 2 batches, want 2:\n%s", len(lines), logs.String())
+			}
+			var level struct{ Level string }
+			if err := json.Unmarshal([]byte(lines[0]), &level); err != nil || level.Level != tt.level {
+				t.Errorf("got level %q, %v, want %s", level.Level, err, tt.level)
+			}
+			data, err := metrics.Extract([]byte(lines[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]float64{}
+			for _, d := range data {
+				if d.Namespace != "Twinstream/test/test-us-east-1" {
+					t.Errorf("%s: namespace %q", d.Name, d.Namespace)
+				}
+				got[d.Name] = d.Values
+			}
+			if n := len(got["S3PutLatency"]); n == 1 {
+				got["S3PutLatency"] = []float64{1}
+			}
+			if !reflect.DeepEqual(got, tt.values) {
+				t.Errorf("got %v\nwant %v", got, tt.values)
+			}
+			if d, err := metrics.Extract([]byte(lines[1])); d != nil || err != nil {
+				t.Errorf("metrics off: got %v, %v, want no EMF", d, err)
+			}
+		})
+	}
+}
+
+// TestSetupMetrics: METRICS_NAMESPACE turns the lines' EMF on; a bad one
+// turns it off and the processor still starts.
+func TestSetupMetrics(t *testing.T) {
+	for ns, on := range map[string]bool{"": false, "Twinstream/a/a-us-east-1": true, "AWS/Lambda": false} {
+		vars := map[string]string{"AWS_REGION": "eu-west-1", "SINK_BUCKET": "b", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET",
+			"METRICS_NAMESPACE": ns}
+		h, err := setup(context.Background(), &env.Reader{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }})
+		if err != nil {
+			t.Fatalf("%q: %v", ns, err)
+		}
+		if h.metrics.Enabled() != on {
+			t.Errorf("METRICS_NAMESPACE=%q: got metrics on %v, want %v", ns, h.metrics.Enabled(), on)
+		}
 	}
 }

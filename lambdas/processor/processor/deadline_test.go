@@ -1,15 +1,19 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/twinstream/twinstream/lambdas/metrics"
 )
 
 // clock is a fake clock: the slow S3 below moves it instead of sleeping, so
@@ -195,5 +199,54 @@ func TestRunSlowS3NearDeadline(t *testing.T) {
 	}
 	if !errors.Is(err, context.DeadlineExceeded) || !reflect.DeepEqual(res.Failed, seqs(recs)) {
 		t.Errorf("got %q, %v, want all failed with the put's deadline", res.Failed, err)
+	}
+}
+
+// TestRunPutTimes: Run times every PutObject it makes, the failed one too,
+// and the batch's metrics say so (one value per put).
+func TestRunPutTimes(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	s := &slowS3{store: &store{fail: func(n int, _ string) error {
+		if n == 3 {
+			return errors.New("s3 down")
+		}
+		return nil
+	}}, clk: clk, took: 250 * time.Millisecond}
+	p := &Processor{Client: s.api(), Region: "us-east-1", Bucket: "sink", now: clk.Now}
+	recs := append(hours(3), recsOf("not an envelope", canary("c", h10))...)
+	res, err := invoke(p, clk, time.Minute, recs)
+	if err == nil {
+		t.Fatal("got nil error, want the third put's")
+	}
+	want := []time.Duration{250 * time.Millisecond, 250 * time.Millisecond, 250 * time.Millisecond}
+	if !reflect.DeepEqual(res.PutTimes, want) || res.PutFailures != 1 {
+		t.Errorf("got put times %v, %d failures, want %v, 1", res.PutTimes, res.PutFailures, want)
+	}
+	e, err := metrics.New("ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := e.Line()
+	res.Metrics(&l)
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).LogAttrs(context.Background(), slog.LevelError, "batch", l.Attrs(clk.Now())...)
+	data, err := metrics.Extract(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]float64{}
+	for _, d := range data {
+		if m, ok := metrics.Named(d.Name); !ok || m.Handler != metrics.Processor || m.Unit != d.Unit || len(d.Dimensions) != 0 {
+			t.Errorf("%s (%s, %v): not one of the processor's metrics", d.Name, d.Unit, d.Dimensions)
+		}
+		got[d.Name] = d.Values
+	}
+	// Records: 3 hours then a bad one and a canary; the third put (hour 3)
+	// fails, so its record and the two after it are reported.
+	wantVals := map[string][]float64{"BatchRecords": {5}, "WrittenRecords": {2}, "QuarantinedRecords": {0}, "DuplicateRecords": {0},
+		"ConflictRecords": {0}, "CanaryRecords": {1}, "FailedRecords": {3}, "SinkObjects": {2}, "S3PutFailures": {1},
+		"S3PutLatency": {250, 250, 250}}
+	if !reflect.DeepEqual(got, wantVals) {
+		t.Errorf("got %v\nwant %v", got, wantVals)
 	}
 }

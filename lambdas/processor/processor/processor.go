@@ -22,6 +22,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/twinstream/twinstream/lambdas/batch"
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
@@ -97,6 +98,25 @@ type Result struct {
 	ConflictIDs []record.Identity
 	// Keys are the objects written, in order.
 	Keys []string
+	// PutTimes are the durations of the PutObject calls made, failed ones
+	// included, in order; PutFailures counts the failed ones (at most 1:
+	// Run stops at the first).
+	PutTimes    []time.Duration
+	PutFailures int
+}
+
+// Metrics adds the batch's metrics to its log line (see package metrics).
+func (r Result) Metrics(l *metrics.Line) {
+	l.Count(metrics.BatchRecords, r.Records)
+	l.Count(metrics.Written, r.Written)
+	l.Count(metrics.Quarantined, r.Quarantined)
+	l.Count(metrics.Duplicates, r.Duplicates)
+	l.Count(metrics.Conflicts, r.Conflicts)
+	l.Count(metrics.Canaries, r.Canaries)
+	l.Count(metrics.FailedRecords, len(r.Failed))
+	l.Count(metrics.SinkObjects, len(r.Keys))
+	l.Count(metrics.S3PutFailures, r.PutFailures)
+	l.Durations(metrics.S3PutLatency, r.PutTimes)
 }
 
 // MaxConflictIDs bounds Result.ConflictIDs: a producer reusing every id must
@@ -204,7 +224,12 @@ func (p *Processor) Run(ctx context.Context, recs []Record) (Result, error) {
 			timeout, err = p.budget(ctx, len(res.Keys) == 0)
 		}
 		if err == nil {
+			start := p.clock()
 			err = p.put(ctx, key, s.gz.Bytes(), timeout)
+			res.PutTimes = append(res.PutTimes, p.clock().Sub(start))
+			if err != nil {
+				res.PutFailures++
+			}
 		}
 		if err != nil {
 			res.Failed = b.FailedFrom(o.first)

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/twinstream/twinstream/lambdas/env"
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/lambdas/replay/replay"
 	"github.com/twinstream/twinstream/lambdas/stream"
 )
@@ -41,8 +42,14 @@ func setup(ctx context.Context, e *env.Reader) (func(context.Context, events.SQS
 	callTimeout := e.Duration("KINESIS_CALL_TIMEOUT", 2*time.Second)
 	s3Timeout := e.Duration("S3_TIMEOUT", replay.DefaultS3Timeout)
 	pathStyle := e.Bool("S3_USE_PATH_STYLE", false)
+	namespace := e.StringOr("METRICS_NAMESPACE", "")
 	if err := e.Err(); err != nil {
 		return nil, err
+	}
+	m, err := metrics.New(namespace)
+	if err != nil {
+		// Metrics never stop replay.
+		slog.Warn("replay: metrics are off", "err", err)
 	}
 	cfg, err := e.AWS(ctx)
 	if err != nil {
@@ -59,6 +66,7 @@ func setup(ctx context.Context, e *env.Reader) (func(context.Context, events.SQS
 		Prefix:        prefix,
 		S3Timeout:     s3Timeout,
 		KinesisBudget: budget,
+		Metrics:       m,
 	}
 	return handler(r), nil
 }

@@ -48,6 +48,9 @@ func TestSetup(t *testing.T) {
 		{name: "minimal", vars: map[string]string{"STREAM_NAME": "s"}},
 		{name: "all", vars: map[string]string{"STREAM_NAME": "s", "SPILL_BUCKET": "b", "SPILL_PREFIX": "p", "KINESIS_BUDGET": "30s",
 			"KINESIS_CALL_TIMEOUT": "1500ms", "S3_TIMEOUT": "5s", "S3_USE_PATH_STYLE": "true"}},
+		{name: "metrics", vars: map[string]string{"STREAM_NAME": "s", "METRICS_NAMESPACE": "Twinstream/a/a-us-east-1"}},
+		// A bad namespace turns metrics off; replay still starts.
+		{name: "bad metrics namespace", vars: map[string]string{"STREAM_NAME": "s", "METRICS_NAMESPACE": "AWS/Lambda"}},
 		{name: "no stream", vars: map[string]string{}, wantErr: "STREAM_NAME is required"},
 		{name: "bad budget", vars: map[string]string{"STREAM_NAME": "s", "KINESIS_BUDGET": "20"}, wantErr: "KINESIS_BUDGET"},
 		{name: "bad call timeout", vars: map[string]string{"STREAM_NAME": "s", "KINESIS_CALL_TIMEOUT": "-1s"}, wantErr: "KINESIS_CALL_TIMEOUT"},

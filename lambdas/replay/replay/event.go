@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -24,6 +25,9 @@ type Object struct {
 	Bucket    string
 	Key       string // decoded: "a b" where the notification says "a+b"
 	Size      int64
+	// Time is the event's time (when S3 took the object); zero when the
+	// notification has none that parses.
+	Time time.Time
 }
 
 // s3Event holds the fields of an S3 event notification (and of the test
@@ -33,6 +37,7 @@ type s3Event struct {
 	Records []struct {
 		EventSource string `json:"eventSource"`
 		EventName   string `json:"eventName"`
+		EventTime   string `json:"eventTime"`
 		S3          struct {
 			Bucket struct {
 				Name string `json:"name"`
@@ -72,11 +77,15 @@ func ParseEvent(body []byte) (Event, error) {
 		if err != nil {
 			return Event{}, fmt.Errorf("parse s3 event: record %d: object key %q: %w", i, rec.S3.Object.Key, err)
 		}
+		// Only the age metric reads the time: a notification without one
+		// still names an object to replay.
+		at, _ := time.Parse(time.RFC3339Nano, rec.EventTime)
 		out.Objects = append(out.Objects, Object{
 			EventName: rec.EventName,
 			Bucket:    rec.S3.Bucket.Name,
 			Key:       key,
 			Size:      rec.S3.Object.Size,
+			Time:      at,
 		})
 	}
 	return out, nil

@@ -145,20 +145,25 @@ func TestParseEvent(t *testing.T) {
 		{
 			name: "object created",
 			body: created(t, "spill/region%3Dus-east-1/a.ndjson"),
-			want: replay.Event{Objects: []replay.Object{{EventName: "ObjectCreated:Put", Bucket: bucket, Key: "spill/region=us-east-1/a.ndjson", Size: 100}}},
+			want: replay.Event{Objects: []replay.Object{{EventName: "ObjectCreated:Put", Bucket: bucket, Key: "spill/region=us-east-1/a.ndjson", Size: 100, Time: eventTime}}},
 		},
 		{
 			name: "key with plus, space, percent and unicode",
 			body: created(t, "spill/a+b%2Bc%25d%20%E6%97%A5.ndjson"),
-			want: replay.Event{Objects: []replay.Object{{EventName: "ObjectCreated:Put", Bucket: bucket, Key: "spill/a b+c%d 日.ndjson", Size: 100}}},
+			want: replay.Event{Objects: []replay.Object{{EventName: "ObjectCreated:Put", Bucket: bucket, Key: "spill/a b+c%d 日.ndjson", Size: 100, Time: eventTime}}},
 		},
 		{
 			name: "two records",
 			body: created(t, "spill/a", "spill/b"),
 			want: replay.Event{Objects: []replay.Object{
-				{EventName: "ObjectCreated:Put", Bucket: bucket, Key: "spill/a", Size: 100},
-				{EventName: "ObjectCreated:Put", Bucket: bucket, Key: "spill/b", Size: 100},
+				{EventName: "ObjectCreated:Put", Bucket: bucket, Key: "spill/a", Size: 100, Time: eventTime},
+				{EventName: "ObjectCreated:Put", Bucket: bucket, Key: "spill/b", Size: 100, Time: eventTime},
 			}},
+		},
+		{
+			name: "no event time",
+			body: `{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"spill/a","size":3}}}]}`,
+			want: replay.Event{Objects: []replay.Object{{EventName: "ObjectCreated:Put", Bucket: "b", Key: "spill/a", Size: 3}}},
 		},
 		{name: "test event", body: `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-01-02T03:04:05.000Z","Bucket":"b"}`, want: replay.Event{Test: true}},
 		{name: "other event without records", body: `{"Event":"s3:Other"}`, wantErr: "no Records"},

@@ -40,6 +40,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/lambdas/record"
 	"github.com/twinstream/twinstream/lambdas/stream"
 )
@@ -111,8 +112,27 @@ type Replayer struct {
 	// writes at most a little more than the ALB's 1 MB body limit per object).
 	// Default DefaultMaxObjectBytes.
 	MaxObjectBytes int64
-	// Log receives one line per object and per failure. Default slog.Default().
+	// Log receives one line per object, per failure and per batch (the
+	// batch's carries its metrics). Default slog.Default().
 	Log *slog.Logger
+	// Metrics puts the batch's metrics on its line (see package metrics).
+	// Nil: the line carries no EMF.
+	Metrics *metrics.Emitter
+	// Now is the clock of the spill objects' ages. Default time.Now.
+	Now func() time.Time
+}
+
+// Result says what Run did with a batch of messages.
+type Result struct {
+	// Failed are the ids of the messages to deliver again, in input order.
+	Failed []string
+	// Records were written back to Kinesis from the Objects replayed
+	// completely and deleted.
+	Records, Objects int
+	// Ages are the ages of the spill objects tried (from their S3 event
+	// time), whether the try succeeded or not; objects already gone and
+	// notifications without a time are left out.
+	Ages []time.Duration
 }
 
 // Replay replays the objects each message names and returns the ids of the
@@ -121,18 +141,42 @@ type Replayer struct {
 // not completely written to Kinesis and deleted. S3's test event and objects
 // that are already gone count as success.
 func (r *Replayer) Replay(ctx context.Context, msgs []Message) []string {
-	var failed []string
+	return r.Run(ctx, msgs).Failed
+}
+
+// Run is Replay, and says what it did; it logs one line about the batch
+// ("replay batch"), with its metrics.
+func (r *Replayer) Run(ctx context.Context, msgs []Message) Result {
+	var res Result
 	for _, m := range msgs {
-		if err := r.message(ctx, m); err != nil {
-			failed = append(failed, m.ID)
+		if err := r.message(ctx, m, &res); err != nil {
+			res.Failed = append(res.Failed, m.ID)
 		}
 	}
-	return failed
+	l := r.Metrics.Line()
+	l.Count(metrics.ReplayedRecords, res.Records)
+	l.Count(metrics.ReplayedObjects, res.Objects)
+	l.Count(metrics.ReplayFailures, len(res.Failed))
+	l.Durations(metrics.SpillAge, res.Ages)
+	level := slog.LevelInfo
+	if len(res.Failed) > 0 {
+		level = slog.LevelWarn
+	}
+	r.log().LogAttrs(ctx, level, "replay batch", append([]slog.Attr{slog.Int("messages", len(msgs)), slog.Int("failed", len(res.Failed)),
+		slog.Int("objects", res.Objects), slog.Int("records", res.Records)}, l.Attrs(r.now())...)...)
+	return res
+}
+
+func (r *Replayer) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // message handles one SQS message. A panic (a bug) fails only this message:
 // the others of the batch still count, and SQS keeps this one.
-func (r *Replayer) message(ctx context.Context, m Message) (err error) {
+func (r *Replayer) message(ctx context.Context, m Message, res *Result) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("replay panicked: %v", p)
@@ -157,7 +201,7 @@ func (r *Replayer) message(ctx context.Context, m Message) (err error) {
 	defer cancel()
 	var first error
 	for _, o := range ev.Objects {
-		if err := r.object(ctx, budget, o); err != nil {
+		if err := r.object(ctx, budget, o, res); err != nil {
 			r.log().ErrorContext(ctx, "spill object not replayed; it stays in the bucket and the message is left for retry",
 				"message", m.ID, "bucket", o.Bucket, "key", o.Key, "err", err)
 			if first == nil {
@@ -169,8 +213,8 @@ func (r *Replayer) message(ctx context.Context, m Message) (err error) {
 }
 
 // object replays one object: S3 calls use ctx with S3Timeout each, Kinesis
-// writes use budget.
-func (r *Replayer) object(ctx, budget context.Context, o Object) error {
+// writes use budget. It adds what it did to res.
+func (r *Replayer) object(ctx, budget context.Context, o Object, res *Result) error {
 	if r.Bucket != "" && o.Bucket != r.Bucket {
 		r.log().WarnContext(ctx, "ignored object of another bucket", "bucket", o.Bucket, "key", o.Key, "want", r.Bucket)
 		return nil
@@ -185,6 +229,12 @@ func (r *Replayer) object(ctx, budget context.Context, o Object) error {
 	}
 	start := time.Now()
 	entries, found, err := r.read(ctx, o)
+	if found || err != nil {
+		// An object waiting, whether or not this try gets it in.
+		if !o.Time.IsZero() {
+			res.Ages = append(res.Ages, max(r.now().Sub(o.Time), 0))
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -211,6 +261,8 @@ func (r *Replayer) object(ctx, budget context.Context, o Object) error {
 	}
 	r.log().InfoContext(ctx, "replayed spill object", "bucket", o.Bucket, "key", o.Key,
 		"records", len(entries), "calls", calls, "ms", time.Since(start).Milliseconds())
+	res.Records += len(entries)
+	res.Objects++
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/lambdas/record"
 	"github.com/twinstream/twinstream/lambdas/replay/replay"
 	"github.com/twinstream/twinstream/lambdas/stream"
@@ -159,6 +161,7 @@ func s3Body(t *testing.T, bucket, event string, rawKeys ...string) string {
 	type rec struct {
 		EventVersion string `json:"eventVersion"`
 		EventSource  string `json:"eventSource"`
+		EventTime    string `json:"eventTime"`
 		EventName    string `json:"eventName"`
 		S3           struct {
 			Bucket struct {
@@ -176,6 +179,7 @@ func s3Body(t *testing.T, bucket, event string, rawKeys ...string) string {
 	for _, k := range rawKeys {
 		var r rec
 		r.EventVersion, r.EventSource, r.EventName = "2.1", "aws:s3", event
+		r.EventTime = eventTime.Format("2006-01-02T15:04:05.000Z")
 		r.S3.Bucket.Name = bucket
 		r.S3.Object.Key = k
 		r.S3.Object.Size = 100
@@ -187,6 +191,9 @@ func s3Body(t *testing.T, bucket, event string, rawKeys ...string) string {
 	}
 	return string(b)
 }
+
+// eventTime is the time of every notification s3Body writes.
+var eventTime = time.Date(2026, 1, 2, 3, 4, 6, 12_000_000, time.UTC)
 
 func created(t *testing.T, rawKeys ...string) string {
 	return s3Body(t, bucket, "ObjectCreated:Put", rawKeys...)
@@ -674,5 +681,61 @@ func TestReplayDeadlines(t *testing.T) {
 				t.Errorf("Put calls: got %d, want %d", puts, tt.wantPuts)
 			}
 		})
+	}
+}
+
+// TestRunMetrics: a batch writes one line with its metrics in EMF: records
+// and objects replayed, failed messages, and the age of every spill object
+// tried, failed tries included, objects already gone not.
+func TestRunMetrics(t *testing.T) {
+	spill := readFile(t, "testdata/spill.ndjson")
+	const keyA = "spill/region=us-east-1/dt=2026-01-02/hr=03/A.ndjson"
+	const keyB = "spill/region=us-east-1/dt=2026-01-02/hr=03/B.ndjson"
+	s := newFakeS3(t, map[string][]byte{bucket + "/" + keyA: spill, bucket + "/" + keyB: envelopes(t, "b", 2)})
+	s.getErr[bucket+"/"+keyB] = apiErr("InternalError", 500)
+	k := &fakeKinesis{t: t}
+	var logs bytes.Buffer
+	m, err := metrics.New("Twinstream/test/test-us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &replay.Replayer{
+		Get: replay.GetObjectFunc(s.get), Delete: replay.DeleteObjectFunc(s.delete), Stream: k.writer(),
+		Log:     slog.New(slog.NewJSONHandler(&logs, nil)),
+		Metrics: m,
+		Now:     func() time.Time { return eventTime.Add(90 * time.Second) },
+	}
+	res := r.Run(context.Background(), []replay.Message{
+		{ID: "a", Body: created(t, "spill/region%3Dus-east-1/dt%3D2026-01-02/hr%3D03/A.ndjson")},
+		{ID: "b", Body: created(t, "spill/region%3Dus-east-1/dt%3D2026-01-02/hr%3D03/B.ndjson")},
+		{ID: "gone", Body: created(t, "spill/gone.ndjson")},
+		{ID: "junk", Body: "hello"},
+	})
+	if !slices.Equal(res.Failed, []string{"b", "junk"}) || res.Records != 4 || res.Objects != 1 {
+		t.Errorf("got %+v, want failed [b junk], 4 records, 1 object", res)
+	}
+	var emf []string
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(l, `"_aws"`) {
+			emf = append(emf, l)
+		}
+	}
+	if len(emf) != 1 || !strings.Contains(emf[0], `"msg":"replay batch"`) || !strings.Contains(emf[0], `"level":"WARN"`) {
+		t.Fatalf("got lines with metrics %q, want one WARN replay batch line", emf)
+	}
+	data, err := metrics.Extract([]byte(emf[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]float64{}
+	for _, d := range data {
+		if m, ok := metrics.Named(d.Name); !ok || m.Handler != metrics.Replay || m.Unit != d.Unit || len(d.Dimensions) != 0 {
+			t.Errorf("%s (%s, %v): not one of replay's metrics", d.Name, d.Unit, d.Dimensions)
+		}
+		got[d.Name] = d.Values
+	}
+	want := map[string][]float64{"ReplayedRecords": {4}, "ReplayedObjects": {1}, "ReplayFailures": {2}, "SpillAge": {90, 90}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
 	}
 }

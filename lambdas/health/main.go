@@ -84,6 +84,8 @@ func load(r *env.Reader) (health.Config, error) {
 		Window:         r.Duration("PROBE_WINDOW", health.DefaultWindow),
 		UnhealthyAfter: r.Int("UNHEALTHY_AFTER", health.DefaultUnhealthyAfter, 1, 100),
 		HealthyAfter:   r.Int("HEALTHY_AFTER", health.DefaultHealthyAfter, 1, 100),
+		// Set by the construct; unset, the probe lines carry no EMF.
+		MetricsNamespace: r.StringOr("METRICS_NAMESPACE", ""),
 	}
 	if err := r.Err(); err != nil {
 		return health.Config{}, fmt.Errorf("health: %w", err)

@@ -36,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
@@ -110,8 +111,14 @@ type Config struct {
 	HealthyAfter   int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// Logger receives probe failures and verdict changes. Default slog.Default().
+	// Logger receives one line per probe (with its metrics) and the verdict
+	// changes. Default slog.Default().
 	Logger *slog.Logger
+	// MetricsNamespace is the CloudWatch namespace of the probe lines'
+	// metrics (METRICS_NAMESPACE; see package metrics). Empty: the lines
+	// carry the values but CloudWatch extracts none. An invalid one is
+	// logged and treated as empty: metrics never stop the health checks.
+	MetricsNamespace string
 }
 
 // Handler serves PathShallow and PathDeep. It is safe for concurrent use.
@@ -126,6 +133,7 @@ type Handler struct {
 	now          func() time.Time
 	log          *slog.Logger
 	ids          *record.IDs
+	metrics      *metrics.Emitter
 
 	mu       sync.Mutex
 	tracker  *Tracker
@@ -176,6 +184,10 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("health: %w", err)
 	}
+	m, err := metrics.New(cfg.MetricsNamespace)
+	if err != nil {
+		cfg.Logger.Warn("health: metrics are off", "err", err)
+	}
 	return &Handler{
 		client:       cfg.Client,
 		stream:       cfg.StreamName,
@@ -188,6 +200,7 @@ func New(cfg Config) (*Handler, error) {
 		log:          cfg.Logger,
 		ids:          record.NewIDs(),
 		tracker:      tr,
+		metrics:      m,
 	}, nil
 }
 
@@ -290,8 +303,9 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 // Check returns the verdict, probing (Kinesis, and the secret if configured)
 // unless a result younger than the cache TTL exists or a probe is already
 // running (then it waits for that one). Only a check that runs a probe feeds
-// the Tracker. Every failed probe and every verdict change is logged with the
-// full error.
+// the Tracker. Every probe writes one line with its metrics: "region health
+// probe", or "region health probe failed" with the full error; every verdict
+// change is logged too.
 func (h *Handler) Check(ctx context.Context) Status {
 	h.mu.Lock()
 	if h.probed && h.now().Sub(h.probedAt) < h.cacheTTL {
@@ -315,7 +329,7 @@ func (h *Handler) Check(ctx context.Context) Status {
 	h.flight = f
 	h.mu.Unlock()
 
-	err := h.probe(ctx)
+	times, err := h.probe(ctx)
 
 	h.mu.Lock()
 	now := h.now()
@@ -326,13 +340,17 @@ func (h *Handler) Check(ctx context.Context) Status {
 	st := h.status(false)
 	h.mu.Unlock()
 
+	attrs := []slog.Attr{slog.String("region", h.region), slog.String("verdict", st.Verdict)}
+	level, msg := slog.LevelInfo, msgProbe
 	if err != nil {
-		attrs := []any{"region", h.region, "failed", failedDeps(err), "stream", h.stream}
+		level, msg = slog.LevelWarn, msgProbeFailed
+		attrs = append(attrs, slog.Any("failed", failedDeps(err)), slog.String("stream", h.stream))
 		if h.secrets != nil {
-			attrs = append(attrs, "secret", h.secretID)
+			attrs = append(attrs, slog.String("secret", h.secretID))
 		}
-		h.log.WarnContext(ctx, msgProbeFailed, append(attrs, "err", err)...)
+		attrs = append(attrs, slog.String("err", err.Error()))
 	}
+	h.log.LogAttrs(ctx, level, msg, append(attrs, h.probeMetrics(st, times, err)...)...)
 	if changed {
 		h.log.WarnContext(ctx, msgVerdictChanged, "region", h.region, "verdict", st.Verdict,
 			"lastError", st.LastError, "failuresInWindow", st.FailuresInWindow, "consecutiveOK", st.ConsecutiveOK)
@@ -342,9 +360,44 @@ func (h *Handler) Check(ctx context.Context) Status {
 
 // Log messages of Check.
 const (
+	msgProbe          = "region health probe"
 	msgProbeFailed    = "region health probe failed"
 	msgVerdictChanged = "region health verdict changed"
 )
+
+// probeTimes are how long each call of a probe took (PROBE_TIMEOUT for one
+// that did not answer in time).
+type probeTimes struct {
+	kinesis, secret time.Duration
+}
+
+// probeMetrics are the metrics of a probe's line (see package metrics).
+func (h *Handler) probeMetrics(st Status, times probeTimes, err error) []slog.Attr {
+	failed := failedDeps(err)
+	l := h.metrics.Line()
+	healthy := 0
+	if st.Healthy {
+		healthy = 1
+	}
+	l.Count(metrics.RegionHealthy, healthy)
+	l.Duration(metrics.KinesisProbeLatency, times.kinesis)
+	l.Count(metrics.KinesisProbeFailures, count(failed, DepKinesis))
+	if h.secrets != nil {
+		l.Duration(metrics.SecretsProbeLatency, times.secret)
+		l.Count(metrics.SecretsProbeFailures, count(failed, DepSecretsManager))
+	}
+	return l.Attrs(h.now())
+}
+
+// count is 1 when deps holds dep, else 0.
+func count(deps []string, dep string) int {
+	for _, d := range deps {
+		if d == dep {
+			return 1
+		}
+	}
+	return 0
+}
 
 // status builds the answer; h.mu must be held.
 func (h *Handler) status(cached bool) Status {
@@ -420,31 +473,39 @@ func failedDeps(err error) []string {
 // secret, both at once within ProbeTimeout. One attempt each (the clients are
 // built with RetryMaxAttempts = 1): flakiness is the Tracker's business, and
 // retries would stretch a probe past the checkers' timeouts. A failure of
-// either is a failed probe.
-func (h *Handler) probe(ctx context.Context) error {
+// either is a failed probe. It says how long each call took.
+func (h *Handler) probe(ctx context.Context) (probeTimes, error) {
 	// The result is shared with other checkers and feeds the verdict, so a
 	// checker that hangs up must not cut the probe short and count as a
 	// failure: only ProbeTimeout bounds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.probeTimeout)
 	defer cancel()
 	kinesisDone := h.start(ctx, opPutCanary, h.putCanary)
-	var secretDone <-chan error
+	var secretDone <-chan callResult
 	if h.secrets != nil {
 		secretDone = h.start(ctx, opReadSecret, h.readSecret)
 	}
 	var failed probeError
-	if err := h.await(ctx, opPutCanary, kinesisDone); err != nil {
+	var times probeTimes
+	var err error
+	if times.kinesis, err = h.await(ctx, opPutCanary, kinesisDone); err != nil {
 		failed = append(failed, depError{DepKinesis, err})
 	}
 	if secretDone != nil {
-		if err := h.await(ctx, opReadSecret, secretDone); err != nil {
+		if times.secret, err = h.await(ctx, opReadSecret, secretDone); err != nil {
 			failed = append(failed, depError{DepSecretsManager, err})
 		}
 	}
 	if len(failed) == 0 {
-		return nil
+		return times, nil
 	}
-	return failed
+	return times, failed
+}
+
+// callResult is what one call of a probe did.
+type callResult struct {
+	err  error
+	took time.Duration
 }
 
 // The calls of a probe, as its errors name them.
@@ -454,14 +515,15 @@ const (
 )
 
 // start runs call in its own goroutine and returns where its result (wrapped
-// with what) arrives.
-func (h *Handler) start(ctx context.Context, what string, call func(context.Context) error) <-chan error {
-	done := make(chan error, 1)
+// with what) and duration arrive.
+func (h *Handler) start(ctx context.Context, what string, call func(context.Context) error) <-chan callResult {
+	done := make(chan callResult, 1)
 	go func() {
+		begin := h.now()
 		defer func() {
 			// A call that panics is a failed probe; waiters must still be released.
 			if p := recover(); p != nil {
-				done <- fmt.Errorf("%s: panic: %v", what, p)
+				done <- callResult{fmt.Errorf("%s: panic: %v", what, p), h.now().Sub(begin)}
 			}
 		}()
 		err := call(ctx)
@@ -472,25 +534,25 @@ func (h *Handler) start(ctx context.Context, what string, call func(context.Cont
 		default:
 			err = fmt.Errorf("%s: %w", what, err)
 		}
-		done <- err
+		done <- callResult{err, h.now().Sub(begin)}
 	}()
 	return done
 }
 
 // await returns the result that arrives on done, or a timeout once ctx is
 // done: a call that does not honour its context must not hold the answer
-// past ProbeTimeout.
-func (h *Handler) await(ctx context.Context, what string, done <-chan error) error {
+// past ProbeTimeout (the duration it reports then).
+func (h *Handler) await(ctx context.Context, what string, done <-chan callResult) (time.Duration, error) {
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.took, r.err
 	case <-ctx.Done():
 	}
 	select {
-	case err := <-done: // it answered as the deadline passed
-		return err
+	case r := <-done: // it answered as the deadline passed
+		return max(r.took, h.probeTimeout), r.err
 	default:
-		return fmt.Errorf("%s: no answer within %s: %w", what, h.probeTimeout, ctx.Err())
+		return h.probeTimeout, fmt.Errorf("%s: no answer within %s: %w", what, h.probeTimeout, ctx.Err())
 	}
 }
 

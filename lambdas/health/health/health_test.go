@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
@@ -1050,5 +1052,109 @@ func TestSecretFailuresFeedTheHysteresis(t *testing.T) {
 		if code, st := deep(t, h); code != s.want {
 			t.Errorf("step %d: got %d (lastError %q), want %d", i, code, st.LastError, s.want)
 		}
+	}
+}
+
+// TestProbeMetrics: every probe writes one line with its metrics in EMF
+// (the verdict, each call's time and failure), checks answered from the
+// cache write none, and the answers are the same with metrics off.
+func TestProbeMetrics(t *testing.T) {
+	const ns = "Twinstream/test/test-eu-west-1"
+	const timeout = 100 * time.Millisecond
+	tests := []struct {
+		name    string
+		kinesis func(context.Context, *clock) error
+		secret  bool
+		// want per probe: RegionHealthy, KinesisProbeFailures,
+		// SecretsProbeFailures (-1: no secret metrics), KinesisProbeLatency
+		// in ms (-1: not checked)
+		want [][4]float64
+	}{
+		{"healthy, kinesis takes 40ms", func(_ context.Context, c *clock) error { c.Add(40 * time.Millisecond); return nil }, true,
+			[][4]float64{{1, 0, 0, 40}, {1, 0, 0, 40}, {1, 0, 0, 40}}},
+		{"kinesis fails: unhealthy at the third", func(context.Context, *clock) error { return errLeaky }, false,
+			[][4]float64{{1, 1, -1, 0}, {1, 1, -1, 0}, {0, 1, -1, 0}}},
+		{"kinesis hangs: the probe timeout", func(ctx context.Context, _ *clock) error { return waitForDeadline(ctx) }, true,
+			[][4]float64{{1, 1, 0, float64(timeout.Milliseconds())}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answers := func(namespace string) ([]string, []byte) {
+				var buf syncBuffer
+				c := newClock()
+				client := PutRecordFunc(func(ctx context.Context, _ *kinesis.PutRecordInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+					if err := tt.kinesis(ctx, c); err != nil {
+						return nil, err
+					}
+					return &kinesis.PutRecordOutput{ShardId: aws.String("shardId-000000000000"), SequenceNumber: aws.String("1")}, nil
+				})
+				h := newHandler(t, client, c, func(cfg *Config) {
+					cfg.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+					cfg.MetricsNamespace = namespace
+					cfg.ProbeTimeout = timeout
+					if tt.secret {
+						cfg.SecretID = testSecretID
+						cfg.Secrets = GetSecretValueFunc(func(ctx context.Context, _ *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+							return secretOK(ctx)
+						})
+					}
+				})
+				var out []string
+				for range tt.want {
+					c.Add(6 * time.Second)
+					// Two checks: the second is answered from the cache.
+					for range 2 {
+						rec := serve(h, context.Background(), http.MethodGet, PathDeep)
+						out = append(out, fmt.Sprint(rec.Code, " ", rec.Body))
+					}
+				}
+				return out, buf.Bytes()
+			}
+			on, log := answers(ns)
+			if off, _ := answers(""); !slices.Equal(on, off) {
+				t.Errorf("answers: got %q with metrics, %q without", on, off)
+			}
+			var lines [][]byte
+			for _, l := range bytes.Split(bytes.TrimSpace(log), []byte("\n")) {
+				if bytes.Contains(l, []byte(`"_aws"`)) {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) != len(tt.want) {
+				t.Fatalf("got %d lines with metrics for %d probes, want one each:\n%s", len(lines), len(tt.want), log)
+			}
+			for i, l := range lines {
+				data, err := metrics.Extract(l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]float64{}
+				for _, d := range data {
+					if m, ok := metrics.Named(d.Name); !ok || m.Handler != metrics.Health || m.Unit != d.Unit || len(d.Dimensions) != 0 || d.Namespace != ns {
+						t.Errorf("%s (%s, %v, %s): not one of health's metrics", d.Name, d.Unit, d.Dimensions, d.Namespace)
+					}
+					got[d.Name] = d.Values[0]
+				}
+				w := tt.want[i]
+				want := map[string]float64{"RegionHealthy": w[0], "KinesisProbeFailures": w[1], "KinesisProbeLatency": w[3]}
+				if w[2] >= 0 {
+					want["SecretsProbeFailures"] = w[2]
+					if s, ok := got["SecretsProbeLatency"]; !ok || s < 0 || s > float64(timeout.Milliseconds()) {
+						t.Errorf("probe %d: SecretsProbeLatency %v, %v, want 0 to %v", i+1, s, ok, timeout)
+					}
+					want["SecretsProbeLatency"] = got["SecretsProbeLatency"]
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("probe %d: got %v\nwant %v", i+1, got, want)
+				}
+				msg := msgProbe
+				if w[1]+max(w[2], 0) > 0 {
+					msg = msgProbeFailed
+				}
+				if !bytes.Contains(l, []byte(`"msg":"`+msg+`"`)) {
+					t.Errorf("probe %d: got %s, want the message %q", i+1, l, msg)
+				}
+			}
+		})
 	}
 }

@@ -1077,6 +1077,7 @@ func TestProbeMetrics(t *testing.T) {
 		{"kinesis hangs: the probe timeout", func(ctx context.Context, _ *clock) error { return waitForDeadline(ctx) }, true,
 			[][4]float64{{1, 1, 0, float64(timeout.Milliseconds())}}},
 	}
+	emitted := map[string]bool{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			answers := func(namespace string) ([]string, []byte) {
@@ -1134,6 +1135,7 @@ func TestProbeMetrics(t *testing.T) {
 						t.Errorf("%s (%s, %v, %s): not one of health's metrics", d.Name, d.Unit, d.Dimensions, d.Namespace)
 					}
 					got[d.Name] = d.Values[0]
+					emitted[d.Name] = true
 				}
 				w := tt.want[i]
 				want := map[string]float64{"RegionHealthy": w[0], "KinesisProbeFailures": w[1], "KinesisProbeLatency": w[3]}
@@ -1156,5 +1158,10 @@ func TestProbeMetrics(t *testing.T) {
 				}
 			}
 		})
+	}
+	for _, m := range metrics.All() {
+		if m.Handler == metrics.Health && !emitted[m.Name] {
+			t.Errorf("%s: in the catalogue as health's, never written", m.Name)
+		}
 	}
 }

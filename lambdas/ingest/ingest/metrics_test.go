@@ -115,6 +115,7 @@ func TestMetrics(t *testing.T) {
 			func() *http.Request { return post(TypeJSON, bearerKey, jsonRecords(1)) }, 500,
 			map[string][]float64{"Requests/5xx": one, "AcceptedRecords": num(0), "SpilledRecords": num(0), "RejectedRecords/5xx": num(0)}},
 	}
+	emitted := map[string]bool{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			log := captureLog(t)
@@ -129,6 +130,9 @@ func TestMetrics(t *testing.T) {
 				t.Fatalf("got %d lines with metrics, want 1:\n%s", len(lines), log)
 			}
 			got := values(t, lines[0])
+			for _, d := range lines[0] {
+				emitted[d.Name] = true
+			}
 			if lat, ok := got["KinesisPutLatency"]; ok {
 				if _, want := tt.want["KinesisPutLatency"]; !want || len(lat) != 1 || lat[0] < 0 {
 					t.Errorf("got KinesisPutLatency %v, want %v", lat, want)
@@ -139,6 +143,12 @@ func TestMetrics(t *testing.T) {
 				t.Errorf("got %v\nwant %v", got, tt.want)
 			}
 		})
+	}
+	// The dashboards read the catalogue: ingest writes every metric it lists.
+	for _, m := range metrics.All() {
+		if m.Handler == metrics.Ingest && !emitted[m.Name] {
+			t.Errorf("%s: in the catalogue as ingest's, never written", m.Name)
+		}
 	}
 }
 

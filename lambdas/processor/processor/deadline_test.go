@@ -249,4 +249,9 @@ func TestRunPutTimes(t *testing.T) {
 	if !reflect.DeepEqual(got, wantVals) {
 		t.Errorf("got %v\nwant %v", got, wantVals)
 	}
+	for _, m := range metrics.All() {
+		if _, ok := got[m.Name]; m.Handler == metrics.Processor && !ok {
+			t.Errorf("%s: in the catalogue as processor's, never written", m.Name)
+		}
+	}
 }

@@ -738,4 +738,9 @@ func TestRunMetrics(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)
 	}
+	for _, m := range metrics.All() {
+		if _, ok := got[m.Name]; m.Handler == metrics.Replay && !ok {
+			t.Errorf("%s: in the catalogue as replay's, never written", m.Name)
+		}
+	}
 }

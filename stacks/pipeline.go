@@ -144,7 +144,9 @@ type PipelineProps struct {
 	// through that package (decoding, canaries and copies handled there).
 	ProcessorHandler string
 	// ProcessorEnvironment is added to the processor's environment (for a
-	// team's own handler). It may not set SINK_BUCKET or AWS_* names.
+	// team's own handler). It may not set SINK_BUCKET, METRICS_NAMESPACE
+	// (the construct sets both; a team's handler may emit its own metrics
+	// into that namespace with package lambdas/metrics) or AWS_* names.
 	// Default: none.
 	ProcessorEnvironment map[string]string
 
@@ -296,8 +298,7 @@ type Pipeline struct {
 	replayQueue       awssqs.Queue
 	replayDLQ         awssqs.Queue
 	processorFailures awssqs.Queue
-	acceptedMetric    awslogs.MetricFilter
-	spilledMetric     awslogs.MetricFilter
+	defaultProcessor  bool                               // the processor is HandlerProcessor, which emits the processor metrics
 	elbInvoke         map[string]awslambda.CfnPermission // by function address
 	tracing           map[string]bool                    // construct ids of functions with ACTIVE tracing
 	attachScopes      map[string]bool                    // scopes holding target groups, by address
@@ -403,6 +404,8 @@ func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) *P
 		name:      o.name,
 		removal:   o.removal,
 		tracing:   map[string]bool{},
+
+		defaultProcessor: o.processorHandler == HandlerProcessor,
 	}
 	p.ReplayTimeout = ReplayTimeoutFor(o.replayBatch)
 	p.ReplayMaxReceiveCount = ReplayMaxReceiveCountFor(o.replayBatch, o.tolerance)
@@ -412,7 +415,6 @@ func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) *P
 	p.queues()
 	p.functions(props, o)
 	p.eventSources(o)
-	p.metrics()
 	p.nagSuppressions()
 	return p
 }
@@ -557,8 +559,8 @@ func resolvePipelineProps(props *PipelineProps) pipelineOptions {
 	o.resolveBuckets(props)
 
 	for k := range props.ProcessorEnvironment {
-		if k == "SINK_BUCKET" || !pipelineEnvNameRE.MatchString(k) || strings.HasPrefix(k, "AWS_") {
-			pipelinePanic("ProcessorEnvironment key %q: want an environment variable name other than SINK_BUCKET and AWS_*", k)
+		if k == "SINK_BUCKET" || k == "METRICS_NAMESPACE" || !pipelineEnvNameRE.MatchString(k) || strings.HasPrefix(k, "AWS_") {
+			pipelinePanic("ProcessorEnvironment key %q: want an environment variable name other than SINK_BUCKET, METRICS_NAMESPACE and AWS_*", k)
 		}
 	}
 

@@ -11,55 +11,41 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/twinstream/twinstream/lambdas/metrics"
 )
 
-// Metric names of the ingest log metric filters.
+// Metric names of ingest's accepted and spilled records, as the log metric
+// filters named them before the handlers emitted EMF (metrics.Accepted and
+// metrics.Spilled carry the same names, so dashboards and alarms built on
+// them keep their data).
 const (
 	MetricNameAccepted = "AcceptedRecords"
 	MetricNameSpilled  = "SpilledRecords"
 )
 
-// MetricNamespace is the CloudWatch namespace of the pipeline's own metrics
-// (MetricAccepted, MetricSpilled): "Twinstream/<Name>/<stack name>".
+// MetricNamespace is the CloudWatch namespace of the pipeline's own metrics:
+// "Twinstream/<Name>/<stack name>". The construct gives it to the four
+// functions as METRICS_NAMESPACE, and each handler writes its metrics (the
+// catalogue of package github.com/twinstream/twinstream/lambdas/metrics)
+// into the log line it writes per request, batch or probe, in CloudWatch
+// Embedded Metric Format: no CloudWatch call on the request path, so an
+// impaired CloudWatch (it degraded with Kinesis in 2020) can neither slow
+// nor fail ingest.
 //
-// The metrics come from log metric filters, whose dimensions can only take
-// values from the log lines, so the namespace is what keeps two pipelines'
-// figures apart. CloudFormation stack names are unique in an account and
-// region, and an app refuses two pipelines of one Name in one region (see
-// NewPipeline), so no two pipelines that can publish to one account and
-// region share a namespace, even with one Name in two apps. (Two apps
-// deploying Deployments of one Name to one account share their stack
-// names, that is, they are the same stacks: see NewDeployment.)
+// The namespace is what keeps two pipelines' figures apart, so the metrics
+// need no dimension naming the pipeline or the region. CloudFormation stack
+// names are unique in an account and region, and an app refuses two
+// pipelines of one Name in one region (see NewPipeline), so no two pipelines
+// that can publish to one account and region share a namespace, even with
+// one Name in two apps. (Two apps deploying Deployments of one Name to one
+// account share their stack names, that is, they are the same stacks: see
+// NewDeployment.)
 func (p *Pipeline) MetricNamespace() *string {
 	return jsii.String("Twinstream/" + p.name + "/" + *awscdk.Stack_Of(p.Construct).StackName())
-}
-
-// metrics derives the ingest metrics from its JSON log: the handler writes
-// one line per request, {"message":"ingest", ..., "accepted":n,
-// "spilled":m, ...} (lambdas/ingest/ingest ServeHTTP). A log metric filter
-// needs no CloudWatch PutMetricData call on the request path, so an impaired
-// CloudWatch cannot slow ingest down.
-func (p *Pipeline) metrics() {
-	logs := p.ingest.LogGroup()
-	filter := func(id, metric, field string) awslogs.MetricFilter {
-		return awslogs.NewMetricFilter(p.Construct, jsii.String(id), &awslogs.MetricFilterProps{
-			LogGroup:        logs,
-			FilterPattern:   awslogs.FilterPattern_Literal(jsii.String(fmt.Sprintf(`{ ($.message = "ingest") && ($.%s > 0) }`, field))),
-			MetricNamespace: p.MetricNamespace(),
-			MetricName:      jsii.String(metric),
-			MetricValue:     jsii.String("$." + field),
-			// 0 for the other log lines: Sum is 0, not missing, when nothing
-			// was spilled, so alarms need no missing-data special case.
-			DefaultValue: jsii.Number(0),
-			Unit:         awscloudwatch.Unit_COUNT,
-		})
-	}
-	p.acceptedMetric = filter("AcceptedMetricFilter", MetricNameAccepted, "accepted")
-	p.spilledMetric = filter("SpilledMetricFilter", MetricNameSpilled, "spilled")
 }
 
 // pipelineMetricOptions copies o (which may be nil) and sets its statistic to stat
@@ -75,18 +61,51 @@ func pipelineMetricOptions(o *awscloudwatch.MetricOptions, stat string) *awsclou
 	return &c
 }
 
-// MetricAccepted is the number of records ingest stored (in Kinesis or in the
-// spill bucket) and acknowledged, from its log (namespace MetricNamespace,
-// no dimensions). Default statistic Sum.
+// Metric is one of the handlers' metrics (metrics.All lists them: name,
+// unit, dimension, the handler that emits it) in this pipeline's namespace,
+// read with the catalogue's Statistic unless o sets one (CloudWatch's
+// default period, 5 minutes, unless o sets one). A metric with a dimension
+// (ingest's metrics.StatusClass) needs its value in o.DimensionsMap, e.g.
+// {"StatusClass": "5xx"}: CloudWatch holds such a metric only with its
+// dimension, so it panics without one; any other dimension panics too. The
+// processor's metrics exist only while ProcessorHandler is the default,
+// HandlerProcessor; a team's processor may emit its own through package
+// metrics into this namespace (METRICS_NAMESPACE).
+func (p *Pipeline) Metric(m metrics.Metric, o *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	if m.Name == "" {
+		panic("twinstream: Pipeline.Metric: the metric has no name: pass one of package metrics' catalogue")
+	}
+	c := pipelineMetricOptions(o, m.Statistic)
+	var dims []string
+	if c.DimensionsMap != nil {
+		for k := range *c.DimensionsMap {
+			dims = append(dims, k)
+		}
+	}
+	switch {
+	case m.Dimension == "" && len(dims) > 0:
+		panic(fmt.Sprintf("twinstream: Pipeline.Metric: %s has no dimensions, got %v", m.Name, dims))
+	case m.Dimension != "" && (len(dims) != 1 || (*c.DimensionsMap)[m.Dimension] == nil):
+		panic(fmt.Sprintf("twinstream: Pipeline.Metric: %s needs DimensionsMap {%q: value} (e.g. %q), got %v", m.Name, m.Dimension, metrics.Status5xx, dims))
+	}
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:  p.MetricNamespace(),
+		MetricName: jsii.String(m.Name),
+	}).With(c)
+}
+
+// MetricAccepted is the number of records ingest stored (in Kinesis or in
+// the spill bucket) and answered as stored (metrics.Accepted; namespace
+// MetricNamespace, no dimensions). Default statistic Sum.
 func (p *Pipeline) MetricAccepted(o *awscloudwatch.MetricOptions) awscloudwatch.Metric {
-	return p.acceptedMetric.Metric(pipelineMetricOptions(o, "Sum"))
+	return p.Metric(metrics.Accepted, o)
 }
 
 // MetricSpilled is the number of accepted records that went to the spill
-// bucket because Kinesis did not take them (namespace MetricNamespace).
-// Default statistic Sum.
+// bucket because Kinesis did not take them (metrics.Spilled). Default
+// statistic Sum.
 func (p *Pipeline) MetricSpilled(o *awscloudwatch.MetricOptions) awscloudwatch.Metric {
-	return p.spilledMetric.Metric(pipelineMetricOptions(o, "Sum"))
+	return p.Metric(metrics.Spilled, o)
 }
 
 // MetricIteratorAge is the processor's IteratorAge (AWS/Lambda, ms, by its
@@ -94,6 +113,15 @@ func (p *Pipeline) MetricSpilled(o *awscloudwatch.MetricOptions) awscloudwatch.M
 // statistic Maximum.
 func (p *Pipeline) MetricIteratorAge(o *awscloudwatch.MetricOptions) awscloudwatch.Metric {
 	return p.processor.Metric(jsii.String("IteratorAge"), pipelineMetricOptions(o, "Maximum"))
+}
+
+// MetricProcessorErrors is the processor's Errors (AWS/Lambda, by its
+// FunctionName): invocations that failed as a whole (a crash, a timeout, an
+// error returned), which Lambda retries; records a batch reports as
+// BatchItemFailures are not errors (metrics.FailedRecords counts those).
+// Default statistic Sum.
+func (p *Pipeline) MetricProcessorErrors(o *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return p.processor.MetricErrors(pipelineMetricOptions(o, "Sum"))
 }
 
 // The ALB wiring AttachToListener sets up: the paths the listener rules

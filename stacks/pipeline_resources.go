@@ -176,6 +176,9 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 	secretID := apiKeysSecretID(props.ApiKeys)
 	streamName := p.Stream.StreamName()
 	dur := func(d time.Duration) *string { return jsii.String(d.String()) }
+	// Every handler writes its metrics into its log lines in CloudWatch
+	// Embedded Metric Format, under this namespace (see MetricNamespace).
+	namespace := p.MetricNamespace()
 
 	p.ingest = p.goFunction("Ingest", HandlerIngest, "ALB target for POST /v1/records", o.ingest, o.logRetention, map[string]*string{
 		"STREAM_NAME":         streamName,
@@ -184,6 +187,7 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 		"API_KEYS_SECRET_ARN": secretID,
 		"KINESIS_BUDGET":      dur(pipelineIngestKinesisBudget),
 		"SPILL_TIMEOUT":       dur(pipelineIngestSpillTimeout),
+		"METRICS_NAMESPACE":   namespace,
 	})
 	p.health = p.goFunction("Health", HandlerHealth, "region health (/health, /health/deep)", o.health, o.logRetention, map[string]*string{
 		"STREAM_NAME": streamName,
@@ -197,21 +201,24 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 		// other one could, doubling the failover time (the outage drill's
 		// FailoverBound: 36 s instead of 21 s). Kinesis still sees at most
 		// one canary per 3 s per instance, however many checkers there are.
-		"PROBE_CACHE_TTL": dur(pipelineHealthProbeCacheTTL),
-		"PROBE_TIMEOUT":   dur(pipelineHealthProbeTimeout),
+		"PROBE_CACHE_TTL":   dur(pipelineHealthProbeCacheTTL),
+		"PROBE_TIMEOUT":     dur(pipelineHealthProbeTimeout),
+		"METRICS_NAMESPACE": namespace,
 	})
 	penv := map[string]*string{}
 	for k, v := range o.processorEnv {
 		penv[k] = jsii.String(v)
 	}
 	penv["SINK_BUCKET"] = p.SinkBucket.BucketName()
+	penv["METRICS_NAMESPACE"] = namespace
 	p.processor = p.goFunction("Processor", o.processorHandler, "stream processor to the sink bucket", o.proc, o.logRetention, penv)
 	p.replay = p.goFunction("Replay", HandlerReplay, "replays spill objects into the stream", o.repl, o.logRetention, map[string]*string{
-		"STREAM_NAME":    streamName,
-		"SPILL_BUCKET":   p.SpillBucket.BucketName(),
-		"SPILL_PREFIX":   jsii.String(pipelineSpillPrefix),
-		"KINESIS_BUDGET": dur(pipelineReplayKinesisBudget),
-		"S3_TIMEOUT":     dur(pipelineReplayS3Timeout),
+		"STREAM_NAME":       streamName,
+		"SPILL_BUCKET":      p.SpillBucket.BucketName(),
+		"SPILL_PREFIX":      jsii.String(pipelineSpillPrefix),
+		"KINESIS_BUDGET":    dur(pipelineReplayKinesisBudget),
+		"S3_TIMEOUT":        dur(pipelineReplayS3Timeout),
+		"METRICS_NAMESPACE": namespace,
 	})
 	p.IngestFunction, p.HealthFunction, p.ProcessorFunction, p.ReplayFunction = p.ingest, p.health, p.processor, p.replay
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
@@ -27,6 +29,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/twinstream/twinstream/lambdas/metrics"
 )
 
 // pipelineStack is one synthesized test stack holding one Pipeline.
@@ -163,6 +167,7 @@ func pipelineStacks(t *testing.T) *pipelineFixture {
 			ExistingSpillBucket: awss3.Bucket_FromBucketName(es, jsii.String("TeamSpill"), jsii.String("team-spill")),
 		})
 
+		pipelineTeamDashboard(ps, pp)
 		asm := app.Synth(nil)
 		f.def, f.prov, f.dev, f.existing = pipelineLoad(asm, ds, dp), pipelineLoad(asm, ps, pp), pipelineLoad(asm, vs, vp), pipelineLoad(asm, es, ep)
 
@@ -180,13 +185,25 @@ func pipelineStacks(t *testing.T) *pipelineFixture {
 }
 
 // pipelineDefaultStack adds the stack "Default" holding a Pipeline with only
-// the required props, its API-key secret imported by name.
+// the required props, its API-key secret imported by name, and a dashboard
+// of its widgets.
 func pipelineDefaultStack(app awscdk.App) (awscdk.Stack, *Pipeline) {
 	ds := awscdk.NewStack(app, jsii.String("Default"), nil)
-	return ds, NewPipeline(ds, "Pipeline", &PipelineProps{
+	p := NewPipeline(ds, "Pipeline", &PipelineProps{
 		Name:    "test",
 		ApiKeys: awssecretsmanager.Secret_FromSecretNameV2(ds, jsii.String("ApiKeys"), jsii.String("test/api-keys")),
 	})
+	pipelineTeamDashboard(ds, p)
+	return ds, p
+}
+
+// pipelineTeamDashboard is a team's own dashboard of the pipeline's widgets
+// (TestPipelineWidgets reads it).
+func pipelineTeamDashboard(s awscdk.Stack, p *Pipeline) {
+	d := awscloudwatch.NewDashboard(s, jsii.String("TeamDashboard"), nil)
+	for _, row := range p.Widgets() {
+		d.AddWidgets(row...)
+	}
 }
 
 // pipelineLoad reads stack s of the synthesized assembly.
@@ -455,20 +472,22 @@ func TestPipelineQueuesEnforceSSL(t *testing.T) {
 func pipelineEnvWant(s *pipelineStack, secretID any, extra map[string]any) map[string]map[string]any {
 	stream := map[string]any{"Ref": s.logicalID(s.p.Stream)}
 	spill := map[string]any{"Ref": s.logicalID(s.p.SpillBucket)}
-	processor := map[string]any{"SINK_BUCKET": map[string]any{"Ref": s.logicalID(s.p.SinkBucket)}}
+	// Every handler writes its metrics (EMF) into the pipeline's namespace.
+	ns := *s.p.MetricNamespace()
+	processor := map[string]any{"SINK_BUCKET": map[string]any{"Ref": s.logicalID(s.p.SinkBucket)}, "METRICS_NAMESPACE": ns}
 	for k, v := range extra {
 		processor[k] = v
 	}
 	return map[string]map[string]any{
 		"ingest": {
 			"STREAM_NAME": stream, "SPILL_BUCKET": spill, "SPILL_PREFIX": "spill",
-			"API_KEYS_SECRET_ARN": secretID, "KINESIS_BUDGET": "3s", "SPILL_TIMEOUT": "4s",
+			"API_KEYS_SECRET_ARN": secretID, "KINESIS_BUDGET": "3s", "SPILL_TIMEOUT": "4s", "METRICS_NAMESPACE": ns,
 		},
-		"health":    {"STREAM_NAME": stream, "API_KEYS_SECRET_ARN": secretID, "PROBE_CACHE_TTL": "3s", "PROBE_TIMEOUT": "1s"},
+		"health":    {"STREAM_NAME": stream, "API_KEYS_SECRET_ARN": secretID, "PROBE_CACHE_TTL": "3s", "PROBE_TIMEOUT": "1s", "METRICS_NAMESPACE": ns},
 		"processor": processor,
 		"replay": {
 			"STREAM_NAME": stream, "SPILL_BUCKET": spill, "SPILL_PREFIX": "spill",
-			"KINESIS_BUDGET": "20s", "S3_TIMEOUT": "10s",
+			"KINESIS_BUDGET": "20s", "S3_TIMEOUT": "10s", "METRICS_NAMESPACE": ns,
 		},
 	}
 }
@@ -917,60 +936,74 @@ func TestPipelineSpillNotification(t *testing.T) {
 	}
 }
 
+// TestPipelineMetrics: the handlers' metrics come from their log lines
+// (EMF): no log metric filter is left, and the metric helpers read the
+// namespace the functions are given, with the catalogue's statistics.
 func TestPipelineMetrics(t *testing.T) {
-	s := pipelineStacks(t).def
-	ingestLogs := s.logicalID(s.p.ingest.LogGroup())
-	filters := map[string]map[string]any{}
-	for _, id := range s.ofType("AWS::Logs::MetricFilter") {
-		p := s.res[id]["Properties"].(map[string]any)
-		mt := p["MetricTransformations"].([]any)[0].(map[string]any)
-		filters[mt["MetricName"].(string)] = p
+	f := pipelineStacks(t)
+	for _, s := range []*pipelineStack{f.def, f.prov, f.dev, f.existing, f.noflags} {
+		if got := s.ofType("AWS::Logs::MetricFilter"); len(got) != 0 {
+			t.Errorf("%s: got metric filters %v, want none (the handlers emit EMF)", *s.stack.StackName(), got)
+		}
 	}
+	s := f.def
+	if MetricNameAccepted != metrics.Accepted.Name || MetricNameSpilled != metrics.Spilled.Name {
+		t.Errorf("got MetricNameAccepted %q, MetricNameSpilled %q, want the catalogue's %q, %q", MetricNameAccepted, MetricNameSpilled, metrics.Accepted.Name, metrics.Spilled.Name)
+	}
+	type metric interface {
+		MetricName() *string
+		Namespace() *string
+		Statistic() *string
+		Dimensions() *map[string]any
+	}
+	ns := "Twinstream/test/Default"
+	class := &awscloudwatch.MetricOptions{DimensionsMap: &map[string]*string{metrics.StatusClass: jsii.String(metrics.Status5xx)}}
 	tests := []struct {
-		metric, pattern, value string
+		name, ns, metric, stat string
+		dims                   string // JSON of the dimensions, "" for none
+		m                      metric
 	}{
-		{"AcceptedRecords", `{ ($.message = "ingest") && ($.accepted > 0) }`, "$.accepted"},
-		{"SpilledRecords", `{ ($.message = "ingest") && ($.spilled > 0) }`, "$.spilled"},
+		{"accepted", ns, "AcceptedRecords", "Sum", "", s.p.MetricAccepted(nil)},
+		{"spilled", ns, "SpilledRecords", "Sum", "", s.p.MetricSpilled(nil)},
+		{"iterator age", "AWS/Lambda", "IteratorAge", "Maximum", `{"FunctionName":"${Token[TOKEN.*]}"}`, s.p.MetricIteratorAge(nil)},
+		{"processor errors", "AWS/Lambda", "Errors", "Sum", `{"FunctionName":"${Token[TOKEN.*]}"}`, s.p.MetricProcessorErrors(nil)},
+		{"kinesis put latency", ns, "KinesisPutLatency", "p99", "", s.p.Metric(metrics.KinesisPutLatency, nil)},
+		{"region healthy", ns, "RegionHealthy", "Minimum", "", s.p.Metric(metrics.RegionHealthy, nil)},
+		{"spill age, statistic set", ns, "SpillAge", "p90", "", s.p.Metric(metrics.SpillAge, &awscloudwatch.MetricOptions{Statistic: jsii.String("p90")})},
+		{"requests 5xx", ns, "Requests", "Sum", `{"StatusClass":"5xx"}`, s.p.Metric(metrics.Requests, class)},
 	}
+	tokens := regexp.MustCompile(`\$\{Token\[TOKEN\.\d+\]\}`)
 	for _, tt := range tests {
-		t.Run(tt.metric, func(t *testing.T) {
-			p, ok := filters[tt.metric]
-			if !ok {
-				t.Fatalf("got metric filters for %v, want one for %s", filters, tt.metric)
-			}
-			if got := p["LogGroupName"]; !reflect.DeepEqual(got, map[string]any{"Ref": ingestLogs}) {
-				t.Errorf("got LogGroupName %v, want the ingest log group %s", got, ingestLogs)
-			}
-			if got := p["FilterPattern"]; got != tt.pattern {
-				t.Errorf("got FilterPattern %v, want %s", got, tt.pattern)
-			}
-			mt := p["MetricTransformations"].([]any)[0].(map[string]any)
-			want := map[string]any{"MetricName": tt.metric, "MetricNamespace": "Twinstream/test/Default", "MetricValue": tt.value, "DefaultValue": 0.0, "Unit": "Count"}
-			if !reflect.DeepEqual(mt, want) {
-				t.Errorf("got MetricTransformations %v, want %v", mt, want)
-			}
-		})
+		dims := ""
+		if d := tt.m.Dimensions(); d != nil && len(*d) > 0 {
+			dims = tokens.ReplaceAllString(js(*d), "${Token[TOKEN.*]}")
+		}
+		if *tt.m.Namespace() != tt.ns || *tt.m.MetricName() != tt.metric || *tt.m.Statistic() != tt.stat || dims != tt.dims {
+			t.Errorf("%s: got %s %s %s %s, want %s %s %s %s", tt.name, *tt.m.Namespace(), *tt.m.MetricName(), *tt.m.Statistic(), dims,
+				tt.ns, tt.metric, tt.stat, tt.dims)
+		}
 	}
 	for _, tt := range []struct {
-		name, ns, metric, stat string
-		dims                   bool
-		m                      interface {
-			MetricName() *string
-			Namespace() *string
-			Statistic() *string
-			Dimensions() *map[string]any
-		}
+		name string
+		m    metrics.Metric
+		o    *awscloudwatch.MetricOptions
+		want string
 	}{
-		{"accepted", "Twinstream/test/Default", "AcceptedRecords", "Sum", false, s.p.MetricAccepted(nil)},
-		{"spilled", "Twinstream/test/Default", "SpilledRecords", "Sum", false, s.p.MetricSpilled(nil)},
-		{"iterator age", "AWS/Lambda", "IteratorAge", "Maximum", true, s.p.MetricIteratorAge(nil)},
+		{"dimension missing", metrics.Requests, nil, `Requests needs DimensionsMap {"StatusClass": value}`},
+		{"other dimension", metrics.Rejected, &awscloudwatch.MetricOptions{DimensionsMap: &map[string]*string{"Status": jsii.String("503")}}, `RejectedRecords needs DimensionsMap {"StatusClass": value}`},
+		{"dimension on a metric without", metrics.Accepted, class, "AcceptedRecords has no dimensions"},
+		{"no name", metrics.Metric{}, nil, "has no name"},
 	} {
-		if *tt.m.Namespace() != tt.ns || *tt.m.MetricName() != tt.metric || *tt.m.Statistic() != tt.stat {
-			t.Errorf("%s: got %s %s %s, want %s %s %s", tt.name, *tt.m.Namespace(), *tt.m.MetricName(), *tt.m.Statistic(), tt.ns, tt.metric, tt.stat)
-		}
-		if got := tt.m.Dimensions() != nil && len(*tt.m.Dimensions()) > 0; got != tt.dims {
-			t.Errorf("%s: got dimensions %v, want %v", tt.name, got, tt.dims)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			func() {
+				defer func() { got = fmt.Sprint(recover()) }()
+				s.p.Metric(tt.m, tt.o)
+			}()
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("got panic %q, want one containing %q", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -1054,6 +1087,9 @@ func TestPipelineBadProps(t *testing.T) {
 		{"sink bucket env override", func(s awscdk.Stack) *PipelineProps {
 			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ProcessorEnvironment: map[string]string{"SINK_BUCKET": "x"}}
 		}, `ProcessorEnvironment key "SINK_BUCKET"`},
+		{"processor env metrics namespace", func(s awscdk.Stack) *PipelineProps {
+			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), ProcessorEnvironment: map[string]string{"METRICS_NAMESPACE": "Team/x"}}
+		}, `ProcessorEnvironment key "METRICS_NAMESPACE": want an environment variable name other than SINK_BUCKET, METRICS_NAMESPACE and AWS_*`},
 		{"ingest concurrency 0", func(s awscdk.Stack) *PipelineProps {
 			return &PipelineProps{Name: "okay", ApiKeys: pipelineSecret(s), Ingest: &FunctionSettings{ReservedConcurrency: jsii.Number(0)}}
 		}, "Ingest.ReservedConcurrency = 0: want a whole number of concurrent executions from 1 to 100000, or -1 to reserve none"},

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglobalaccelerator"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglobalacceleratorendpoints"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -50,6 +51,10 @@ type GlobalStack struct {
 	// EndpointGroups and HealthChecks are keyed by region.
 	EndpointGroups map[string]awsglobalaccelerator.EndpointGroup
 	HealthChecks   map[string]awsroute53.CfnHealthCheck
+	// Dashboard is the global view, named after the stack: traffic per
+	// endpoint group, the Route 53 health checks, each region's headline
+	// pipeline metrics.
+	Dashboard awscloudwatch.Dashboard
 }
 
 // Health check timing. Route 53 allows an interval of 10 or 30 s and a
@@ -122,7 +127,9 @@ func NewGlobalStack(scope constructs.Construct, id string, props *GlobalStackPro
 		g.records(cfg, props.Regions)
 	}
 	g.replication(cfg, props.Regions)
+	g.Dashboard = g.dashboard(cfg, props.Regions)
 	g.outputs(cfg)
+	g.operatorOutputs(cfg)
 	return g
 }
 
@@ -499,8 +506,9 @@ func (g *GlobalStack) suppressProvider() {
 	}}, jsii.Bool(false))
 }
 
+// outputs are the global stack's outputs for producers.
 func (g *GlobalStack) outputs(cfg *Config) {
-	awscdk.NewCfnOutput(g.Stack, jsii.String("AcceleratorDnsName"), &awscdk.CfnOutputProps{
+	awscdk.NewCfnOutput(g.Stack, jsii.String(OutputAcceleratorDNSName), &awscdk.CfnOutputProps{
 		Description: jsii.String("Global Accelerator DNS name"),
 		Value:       g.Accelerator.DnsName(),
 	})
@@ -514,12 +522,12 @@ func (g *GlobalStack) outputs(cfg *Config) {
 	url := awscdk.Fn_Join(jsii.String(""), jsii.Strings("http://", *g.Accelerator.DnsName(), "/v1/records"))
 	if cfg.Domain != nil {
 		url = jsii.String("https://" + cfg.Domain.RecordName + "/v1/records")
-		awscdk.NewCfnOutput(g.Stack, jsii.String("FailoverUrl"), &awscdk.CfnOutputProps{
+		awscdk.NewCfnOutput(g.Stack, jsii.String(OutputFailoverURL), &awscdk.CfnOutputProps{
 			Description: jsii.String("DNS failover path (Route 53 health checks, no accelerator)"),
 			Value:       jsii.String("https://failover." + cfg.Domain.RecordName + "/v1/records"),
 		})
 	}
-	awscdk.NewCfnOutput(g.Stack, jsii.String("ProducerUrl"), &awscdk.CfnOutputProps{
+	awscdk.NewCfnOutput(g.Stack, jsii.String(OutputProducerURL), &awscdk.CfnOutputProps{
 		Description: jsii.String("Where producers POST records"),
 		Value:       url,
 	})

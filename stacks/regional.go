@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
@@ -24,6 +25,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/twinstream/twinstream/lambdas/metrics"
 )
 
 // RegionalStackProps configures one region of the pipeline. In StackProps,
@@ -77,8 +80,14 @@ type RegionalStack struct {
 	// server access logs (kept 90 days), unless PipelineProps supplied
 	// ExistingLogsBucket, which is then this.
 	LogsBucket awss3.IBucket
-	// AlarmTopic receives every alarm of the region.
+	// AlarmTopic receives every alarm of the region; Alarms are the alarms,
+	// by construct id (see alarmSpecs for what each watches and how it
+	// treats missing data).
 	AlarmTopic awssns.Topic
+	Alarms     map[string]awscloudwatch.Alarm
+	// Dashboard is the region's CloudWatch dashboard, named after the
+	// stack: its alarms, Pipeline.Widgets, and the ALB's view of the region.
+	Dashboard awscloudwatch.Dashboard
 	// RegionalName is "<region>.<RecordName>" with a domain (an alias to this
 	// ALB and a SAN of its certificate), else nil.
 	RegionalName *string
@@ -169,7 +178,9 @@ func NewRegionalStack(scope constructs.Construct, id string, props *RegionalStac
 	}
 
 	s.newLoadBalancer(cfg, region)
-	s.newAlarms(cfg, removal)
+	alarms := s.newAlarms(cfg, removal)
+	s.Dashboard = s.dashboard(cfg, region, alarms)
+	s.outputs(cfg)
 	if d := cfg.Domain; d != nil {
 		placeholderDomainRule(s.Stack, d)
 	}
@@ -353,20 +364,21 @@ func (s *RegionalStack) newLoadBalancer(cfg *Config, region string) {
 	} else {
 		endpoint = awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("http://"), alb.LoadBalancerDnsName(), jsii.String("/v1/records")})
 	}
-	awscdk.NewCfnOutput(s, jsii.String("LoadBalancerDnsName"), &awscdk.CfnOutputProps{
+	awscdk.NewCfnOutput(s, jsii.String(OutputLoadBalancerDNSName), &awscdk.CfnOutputProps{
 		Value:       alb.LoadBalancerDnsName(),
 		Description: jsii.String("DNS name of this region's ALB"),
 	})
-	awscdk.NewCfnOutput(s, jsii.String("EndpointUrl"), &awscdk.CfnOutputProps{
+	awscdk.NewCfnOutput(s, jsii.String(OutputEndpointURL), &awscdk.CfnOutputProps{
 		Value:       endpoint,
 		Description: jsii.String("this region's ingest URL, bypassing the accelerator"),
 	})
 }
 
-// newAlarms: everything that means data waits or needs a human. Alarms go to
-// one topic per region, SSE-KMS encrypted and TLS-only; an email address is
-// subscribed when configured.
-func (s *RegionalStack) newAlarms(cfg *Config, removal awscdk.RemovalPolicy) {
+// newAlarms: everything that means data waits or needs a human (see
+// alarmSpecs, which says how each treats missing data). Alarms go to one
+// topic per region, SSE-KMS encrypted and TLS-only; an email address is
+// subscribed when configured. It returns the alarms in order.
+func (s *RegionalStack) newAlarms(cfg *Config, removal awscdk.RemovalPolicy) []awscloudwatch.IAlarm {
 	kp := &awskms.KeyProps{
 		Description:       jsii.String("twinstream " + cfg.Name + " alarm topic"),
 		EnableKeyRotation: jsii.Bool(true),
@@ -409,32 +421,131 @@ func (s *RegionalStack) newAlarms(cfg *Config, removal awscdk.RemovalPolicy) {
 	s.AlarmTopic = topic
 	action := awscloudwatchactions.NewSnsAction(topic)
 
-	minute := awscdk.Duration_Minutes(jsii.Number(1))
-	alarm := func(id, what string, m awscloudwatch.IMetric, threshold, periods float64) {
-		a := awscloudwatch.NewAlarm(s, jsii.String(id), &awscloudwatch.AlarmProps{
-			Metric:             m,
-			Threshold:          jsii.Number(threshold),
+	s.Alarms = map[string]awscloudwatch.Alarm{}
+	var order []awscloudwatch.IAlarm
+	for _, a := range s.alarmSpecs() {
+		periods := max(a.periods, 1)
+		var points *float64 // all of the periods unless the spec says
+		if a.datapoints > 0 {
+			points = jsii.Number(a.datapoints)
+		}
+		op := a.op
+		if op == "" {
+			op = awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD
+		}
+		alarm := awscloudwatch.NewAlarm(s, jsii.String(a.id), &awscloudwatch.AlarmProps{
+			Metric:             a.metric,
+			Threshold:          jsii.Number(a.threshold),
 			EvaluationPeriods:  jsii.Number(periods),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
-			// No data means nothing happened (no batches, no spills, no
-			// messages): not an alarm.
-			TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
-			AlarmDescription: jsii.String(what),
+			DatapointsToAlarm:  points,
+			ComparisonOperator: op,
+			TreatMissingData:   a.missing,
+			AlarmDescription:   jsii.String(a.what + " " + a.whenMissing),
 		})
-		a.AddAlarmAction(action)
-		a.AddOkAction(action)
+		alarm.AddAlarmAction(action)
+		alarm.AddOkAction(action)
+		s.Alarms[a.id] = alarm
+		order = append(order, alarm)
 	}
+	return order
+}
+
+// regionalAlarm is one of the region's alarms, with the reason for its
+// missing-data behaviour.
+type regionalAlarm struct {
+	id, what            string
+	metric              awscloudwatch.IMetric
+	threshold           float64
+	op                  awscloudwatch.ComparisonOperator // default GreaterThanThreshold
+	periods, datapoints float64                          // defaults 1, and all of them
+	missing             awscloudwatch.TreatMissingData
+	// whenMissing says, in the alarm's description, what missing data means
+	// for it and why the alarm treats it as it does.
+	whenMissing string
+}
+
+// alarmSpecs are the region's alarms. CloudWatch degraded with Kinesis in
+// 2020 and alarms went to INSUFFICIENT_DATA, silently: so no alarm here
+// leaves missing data to CloudWatch's default (missing), and each treats it
+// by what its metric's absence means:
+//   - counts of events (spilled records, processor errors, old spill
+//     objects): the metric is written when the event's source runs, so no
+//     data is "nothing happened" → notBreaching;
+//   - states a service reports while it is active (queue depths, the ALB's
+//     unhealthy targets): no data is no new reading → ignore, the alarm keeps
+//     its state, so a CloudWatch outage neither raises nor clears it;
+//   - heartbeats that must always report (the health function's verdict on
+//     every probe, and the processor's iterator age, which the health
+//     canaries keep flowing): no data is the reporter stopped or CloudWatch
+//     blind → breaching, so blindness is heard (HealthVerdictAlarm is the
+//     one that says "CloudWatch may be blind": `twinstream status` asks the
+//     services themselves).
+func (s *RegionalStack) alarmSpecs() []regionalAlarm {
 	p := s.Pipeline
-	alarm("IteratorAgeAlarm", "processor is more than 5 minutes behind the stream for 3 minutes: records reach the sink late",
-		p.MetricIteratorAge(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 5*60*1000, 3)
-	alarm("SpilledAlarm", "ingest spilled records to S3: Kinesis did not take them; replay writes them back after recovery",
-		p.MetricSpilled(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: minute}), 0, 1)
-	alarm("ReplayDeadLetterAlarm", "spill notifications in the replay dead-letter queue: spilled objects wait for a manual replay",
-		p.ReplayDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 0, 1)
-	alarm("ProcessorFailureAlarm", "processor gave up on stream batches: their records are described in the on-failure queue and missing from the sink",
-		p.ProcessorFailureQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 0, 1)
-	alarm("RegionUnhealthyAlarm", "deep health check fails: this region's Kinesis does not take writes and Global Accelerator sends traffic to the other region",
-		s.HealthTargetGroup.Metrics().UnhealthyHostCount(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}), 0, 1)
+	minute := awscdk.Duration_Minutes(jsii.Number(1))
+	stat := func(st string, period awscdk.Duration) *awscloudwatch.MetricOptions {
+		return &awscloudwatch.MetricOptions{Statistic: jsii.String(st), Period: period}
+	}
+	// Replay tries every waiting spill object at least once per visibility
+	// timeout of the replay queue (6x the replay timeout): a period one
+	// minute longer holds a try of each, so a period without data is one
+	// without a waiting object.
+	retry := time.Duration(pipelineVisibilityFactor) * p.ReplayTimeout
+	backlogPeriod := (retry + time.Minute - 1).Truncate(time.Minute) + time.Minute
+	errors := awscloudwatch.IMetric(p.MetricProcessorErrors(stat("Sum", minute)))
+	if p.defaultProcessor {
+		errors = awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: jsii.String("FILL(errors, 0) + FILL(putFailures, 0)"),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{
+				"errors":      p.MetricProcessorErrors(stat("Sum", minute)),
+				"putFailures": p.Metric(metrics.S3PutFailures, stat("Sum", minute)),
+			},
+			Label:  jsii.String("processor errors and failed sink puts"),
+			Period: minute,
+		})
+	}
+	return []regionalAlarm{
+		{id: "IteratorAgeAlarm", what: "The processor is more than 5 minutes behind the stream for 3 minutes: records reach the sink late.",
+			metric: p.MetricIteratorAge(stat("Maximum", minute)), threshold: float64(IteratorAgeThreshold.Milliseconds()), periods: 3,
+			missing: awscloudwatch.TreatMissingData_BREACHING,
+			whenMissing: "Missing data is breaching: the health canaries keep records in the stream, so a working mapping invokes the processor every few seconds; " +
+				"3 minutes without an iterator age means the processor is not being invoked (mapping disabled or failing, Kinesis not taking writes: see the region health alarms) or CloudWatch is not receiving Lambda's metrics."},
+		{id: "SpilledAlarm", what: "Ingest spilled records to S3: Kinesis did not take them; replay writes them back after recovery.",
+			metric: p.MetricSpilled(stat("Sum", minute)), threshold: 0,
+			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+			whenMissing: "Missing data is not breaching: ingest writes a line for every request, so no data means no request reached ingest (no traffic, or traffic moved to another region) " +
+				"or CloudWatch is not extracting the lines' metrics (HealthVerdictAlarm reports that)."},
+		{id: "ReplayDeadLetterAlarm", what: "Spill notifications in the replay dead-letter queue: spilled objects wait for a manual replay.",
+			metric: p.ReplayDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(stat("Maximum", minute)), threshold: 0,
+			missing: awscloudwatch.TreatMissingData_IGNORE,
+			whenMissing: "Missing data is ignored (the alarm keeps its state): SQS reports a queue only while it is active, and a dead-letter queue left alone goes quiet with its messages still in it; " +
+				"a CloudWatch outage neither raises nor clears the alarm."},
+		{id: "ProcessorFailureAlarm", what: "The processor gave up on stream batches: their records are described in the on-failure queue and missing from the sink.",
+			metric: p.ProcessorFailureQueue.MetricApproximateNumberOfMessagesVisible(stat("Maximum", minute)), threshold: 0,
+			missing: awscloudwatch.TreatMissingData_IGNORE,
+			whenMissing: "Missing data is ignored (the alarm keeps its state): SQS reports a queue only while it is active, and a failure queue left alone goes quiet with its messages still in it; " +
+				"a CloudWatch outage neither raises nor clears the alarm."},
+		{id: "RegionUnhealthyAlarm", what: "The ALB counts the deep health check failing: this region's Kinesis (or Secrets Manager) does not serve and Global Accelerator sends traffic to the other regions.",
+			metric: s.HealthTargetGroup.Metrics().UnhealthyHostCount(stat("Maximum", minute)), threshold: 0,
+			missing: awscloudwatch.TreatMissingData_IGNORE,
+			whenMissing: "Missing data is ignored (the alarm keeps its state): no datapoint is no new reading of the target group, so a CloudWatch outage neither clears an unhealthy region nor raises a healthy one " +
+				"(HealthVerdictAlarm reports the silence)."},
+		{id: "HealthVerdictAlarm", what: "The region health function judged this region unhealthy (Kinesis or the API-key secret failing here) in 2 of the last 3 minutes, or reported nothing in 2 of them.",
+			metric: p.Metric(metrics.RegionHealthy, stat("Minimum", minute)), threshold: 1, op: awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD,
+			periods: 3, datapoints: 2,
+			missing: awscloudwatch.TreatMissingData_BREACHING,
+			whenMissing: "Missing data is breaching: the ALB checks /health/deep every 5 seconds and every probe logs a verdict, so silence means the health function is not running " +
+				"or CloudWatch is not receiving its logs (in 2020 alarms went quietly INSUFFICIENT_DATA when CloudWatch failed with Kinesis). Check with `twinstream status`, which asks the services directly."},
+		{id: "ReplayBacklogAgeAlarm", what: fmt.Sprintf("Replay tried a spill object older than %s: spilled records have waited that long to get back into the stream (Kinesis still failing, or replay failing).", SpillAgeThreshold),
+			metric: p.Metric(metrics.SpillAge, stat("Maximum", awscdk.Duration_Seconds(jsii.Number(backlogPeriod.Seconds())))), threshold: SpillAgeThreshold.Seconds(),
+			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+			whenMissing: fmt.Sprintf("Missing data is not breaching: replay tries every waiting object at least every %s, within each %s period, so a period without a try is one without a waiting object "+
+				"(or CloudWatch is not extracting replay's metrics: HealthVerdictAlarm reports that).", retry, backlogPeriod)},
+		{id: "ProcessorErrorsAlarm", what: "The processor failed in each of the last 3 minutes (function errors, or sink writes failing for the default processor): Lambda retries and the records wait in the stream.",
+			metric: errors, threshold: 0, periods: 3,
+			missing:     awscloudwatch.TreatMissingData_NOT_BREACHING,
+			whenMissing: "Missing data is not breaching: no invocation, no error (a processor that is not invoked at all raises IteratorAgeAlarm)."},
+	}
 }
 
 // regionalRateLimit puts a WAF web ACL in front of the ALB with up to two

@@ -27,6 +27,8 @@ var tplGoldenFiles = map[string]string{
 func tplGoldenRegion(region string, secret Value) RegionSpec {
 	stream := Value{Ref: "PipelineStreamDD609695", RefType: "AWS::Kinesis::Stream"}
 	spill := Value{Ref: "PipelineSpillBucketF0F00290", RefType: "AWS::S3::Bucket"}
+	// The handlers' metrics (EMF in their log lines) go to the stack's namespace.
+	metrics := Value{Literal: "Twinstream/twinstream/twinstream-" + region}
 	return RegionSpec{
 		Region:    region,
 		StackName: "twinstream-" + region,
@@ -38,22 +40,26 @@ func tplGoldenRegion(region string, secret Value) RegionSpec {
 				"API_KEYS_SECRET_ARN": secret,
 				"KINESIS_BUDGET":      {Literal: "3s"},
 				"SPILL_TIMEOUT":       {Literal: "4s"},
+				"METRICS_NAMESPACE":   metrics,
 			}},
 			"health": {Name: "health", LogicalID: "PipelineHealthFunctionB9065716", Timeout: 5 * time.Second, MemoryMB: 256, Env: map[string]Value{
 				"STREAM_NAME":         stream,
 				"API_KEYS_SECRET_ARN": secret,
 				"PROBE_CACHE_TTL":     {Literal: "3s"},
 				"PROBE_TIMEOUT":       {Literal: "1s"},
+				"METRICS_NAMESPACE":   metrics,
 			}},
 			"processor": {Name: "processor", LogicalID: "PipelineProcessorFunction2F53BB36", Timeout: 120 * time.Second, MemoryMB: 1024, Env: map[string]Value{
-				"SINK_BUCKET": {Ref: "PipelineSinkBucket9B53501E", RefType: "AWS::S3::Bucket"},
+				"SINK_BUCKET":       {Ref: "PipelineSinkBucket9B53501E", RefType: "AWS::S3::Bucket"},
+				"METRICS_NAMESPACE": metrics,
 			}},
 			"replay": {Name: "replay", LogicalID: "PipelineReplayFunction46C767E6", Timeout: 210 * time.Second, MemoryMB: 512, Env: map[string]Value{
-				"STREAM_NAME":    stream,
-				"SPILL_BUCKET":   spill,
-				"SPILL_PREFIX":   {Literal: "spill"},
-				"KINESIS_BUDGET": {Literal: "20s"},
-				"S3_TIMEOUT":     {Literal: "10s"},
+				"STREAM_NAME":       stream,
+				"SPILL_BUCKET":      spill,
+				"SPILL_PREFIX":      {Literal: "spill"},
+				"KINESIS_BUDGET":    {Literal: "20s"},
+				"S3_TIMEOUT":        {Literal: "10s"},
+				"METRICS_NAMESPACE": metrics,
 			}},
 		},
 		Routes: []Route{

@@ -25,6 +25,10 @@ const (
 	SpillAgeThreshold = time.Hour
 )
 
+// Route53MetricsRegion is where Route 53 publishes its health checks'
+// CloudWatch metrics, whatever region the checks serve.
+const Route53MetricsRegion = "us-east-1"
+
 // Dashboard geometry: CloudWatch dashboards are 24 units wide.
 const (
 	dashWidth  = 24
@@ -158,6 +162,8 @@ func (p *Pipeline) Widgets() [][]awscloudwatch.IWidget {
 			m(metrics.ReplayedRecords, "Sum", "records replayed"),
 			m(metrics.ReplayedObjects, "Sum", "objects done"),
 			m(metrics.ReplayFailures, "Sum", "messages failed (retried)"),
+			// A replay that crashes writes no line: its function errors say so.
+			p.replay.MetricErrors(opts("Sum", "function errors (crash, timeout)")),
 		}, nil),
 	}
 
@@ -312,7 +318,3 @@ func (g *GlobalStack) dashboard(cfg *Config, regions []*RegionalStack) awscloudw
 	)
 	return d
 }
-
-// Route53MetricsRegion is where Route 53 publishes its health checks'
-// CloudWatch metrics, whatever region the checks serve.
-const Route53MetricsRegion = "us-east-1"

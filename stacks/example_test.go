@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/twinstream/twinstream/lambdas/metrics"
 	"github.com/twinstream/twinstream/stacks"
 )
 
@@ -122,4 +124,35 @@ func ExamplePipeline_AttachToListener() {
 	// Output:
 	// orders-eu-west-1/Orders/IngestTargetGroup
 	// orders-eu-west-1/Orders/HealthTargetGroup /health/deep 5s 2
+}
+
+// A team's own stack shows the pipeline on its own dashboard, a row per
+// part of the pipeline (ingest, processor, spill backlog and replay, region
+// health), and may alarm on any of the handlers' metrics: package metrics
+// lists them, each with its unit, dimension and default statistic.
+func ExamplePipeline_Widgets() {
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("orders-us-east-1"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Region: jsii.String("us-east-1")},
+	})
+	orders := stacks.NewPipeline(stack, "Orders", &stacks.PipelineProps{
+		Name:    "orders",
+		ApiKeys: awssecretsmanager.Secret_FromSecretNameV2(stack, jsii.String("ApiKeys"), jsii.String("orders/api-keys")),
+	})
+
+	dashboard := awscloudwatch.NewDashboard(stack, jsii.String("OrdersDashboard"), nil)
+	rows := orders.Widgets()
+	for _, row := range rows {
+		dashboard.AddWidgets(row...)
+	}
+	failed := orders.Metric(metrics.Rejected, &awscloudwatch.MetricOptions{
+		DimensionsMap: &map[string]*string{metrics.StatusClass: jsii.String(metrics.Status5xx)},
+		Period:        awscdk.Duration_Minutes(jsii.Number(1)),
+	})
+
+	fmt.Println(len(rows), "rows")
+	fmt.Println(*failed.Namespace(), *failed.MetricName(), *failed.Statistic())
+	// Output:
+	// 4 rows
+	// Twinstream/orders/orders-us-east-1 RejectedRecords Sum
 }

@@ -189,10 +189,11 @@ func TestPipelineWidgets(t *testing.T) {
 				switch m.ns {
 				case *s.p.MetricNamespace():
 				case "AWS/Lambda":
-					if m.dims["FunctionName"] != "@ref:"+s.logicalID(s.p.ProcessorFunction) || len(m.dims) != 1 {
-						t.Errorf("widget %q: %s of %v, want the processor function", m.widget, m.name, m.dims)
+					fn := map[string]string{"@ref:" + s.logicalID(s.p.ProcessorFunction): "processor", "@ref:" + s.logicalID(s.p.ReplayFunction): "replay"}[m.dims["FunctionName"]]
+					if fn == "" || len(m.dims) != 1 {
+						t.Errorf("widget %q: %s of %v, want the processor or the replay function", m.widget, m.name, m.dims)
 					}
-					seen["Lambda/"+m.name] = true
+					seen["Lambda/"+m.name+"/"+fn] = true
 				case "AWS/SQS":
 					if !queues[m.dims["QueueName"]] || len(m.dims) != 1 {
 						t.Errorf("widget %q: %s of %v, want one of the pipeline's queues", m.widget, m.name, m.dims)
@@ -206,15 +207,15 @@ func TestPipelineWidgets(t *testing.T) {
 			want := []string{
 				"AcceptedRecords", "SpilledRecords", "RejectedRecords", "Requests", // accepted, spilled, rejected by class
 				"KinesisPutLatency", "KinesisThrottledRecords", "KinesisFaults", "BreakerOpen", // Kinesis put latency and throttles
-				"Lambda/IteratorAge", "Lambda/Errors", // iterator age, processor errors
+				"Lambda/IteratorAge/processor", "Lambda/Errors/processor", // iterator age, processor errors
 				"SQS/ApproximateNumberOfMessagesVisible/" + replayQueue, "SQS/ApproximateAgeOfOldestMessage/" + replayQueue, "SpillAge", // replay backlog
-				"ReplayedRecords", "ReplayFailures",
+				"ReplayedRecords", "ReplayFailures", "Lambda/Errors/replay",
 				"RegionHealthy", "KinesisProbeLatency", // health verdict and probes
 			}
 			if tt.def {
 				want = append(want, "WrittenRecords", "FailedRecords", "S3PutFailures", "S3PutLatency")
 			} else {
-				want = append(want, "Lambda/Invocations", "Lambda/Duration")
+				want = append(want, "Lambda/Invocations/processor", "Lambda/Duration/processor")
 			}
 			for _, w := range want {
 				if !seen[w] {

@@ -43,7 +43,7 @@ const (
 // ids: each dash-separated part capitalized, us-east-1 -> UsEast1.
 func RegionOutputSuffix(region string) string { return globalRegionID(region) }
 
-func output(scope awscdk.Stack, name, description string, value *string) {
+func newOutput(scope awscdk.Stack, name, description string, value *string) {
 	awscdk.NewCfnOutput(scope, jsii.String(name), &awscdk.CfnOutputProps{
 		Value:       value,
 		Description: jsii.String(description),
@@ -54,30 +54,30 @@ func output(scope awscdk.Stack, name, description string, value *string) {
 // LoadBalancerDnsName and EndpointUrl, made with the ALB).
 func (s *RegionalStack) outputs(cfg *Config) {
 	p := s.Pipeline
-	output(s.Stack, OutputStreamName, "Kinesis stream ingest writes to", p.Stream.StreamName())
-	output(s.Stack, OutputSinkBucketName, "S3 bucket the processor stores records in", p.SinkBucket.BucketName())
-	output(s.Stack, OutputSpillBucketName, "S3 bucket ingest spills to when Kinesis does not take records", p.SpillBucket.BucketName())
-	output(s.Stack, OutputSpillPrefix, "key prefix of the spill objects in the spill bucket", jsii.String(pipelineSpillPrefix+"/"))
-	output(s.Stack, OutputReplayQueueURL, "SQS queue holding one message per spill object not yet replayed into the stream", p.ReplayQueue.QueueUrl())
-	output(s.Stack, OutputReplayDeadLetterQueueURL, "SQS dead-letter queue of spill objects replay gave up on (replay them by hand)", p.ReplayDeadLetterQueue.QueueUrl())
-	output(s.Stack, OutputProcessorFailureQueueURL, "SQS queue describing stream batches the processor gave up on", p.ProcessorFailureQueue.QueueUrl())
-	output(s.Stack, OutputAPIKeysSecretName, "Secrets Manager secret of the API key hashes, by name (the same in every region)", jsii.String(apiKeysSecretName(cfg)))
-	output(s.Stack, OutputAPIKeysPrimaryRegion, "region whose API-key secret is written; the others hold read-only replicas", jsii.String(cfg.Primary()))
-	output(s.Stack, OutputAlarmTopicArn, "SNS topic of this region's alarms", s.AlarmTopic.TopicArn())
-	output(s.Stack, OutputDashboardName, "CloudWatch dashboard of this region", s.Dashboard.DashboardName())
-	output(s.Stack, OutputMetricsNamespace, "CloudWatch namespace of the handlers' metrics", p.MetricNamespace())
+	newOutput(s.Stack, OutputStreamName, "Kinesis stream ingest writes to", p.Stream.StreamName())
+	newOutput(s.Stack, OutputSinkBucketName, "S3 bucket the processor stores records in", p.SinkBucket.BucketName())
+	newOutput(s.Stack, OutputSpillBucketName, "S3 bucket ingest spills to when Kinesis does not take records", p.SpillBucket.BucketName())
+	newOutput(s.Stack, OutputSpillPrefix, "key prefix of the spill objects in the spill bucket", jsii.String(pipelineSpillPrefix+"/"))
+	newOutput(s.Stack, OutputReplayQueueURL, "SQS queue holding one message per spill object not yet replayed into the stream", p.ReplayQueue.QueueUrl())
+	newOutput(s.Stack, OutputReplayDeadLetterQueueURL, "SQS dead-letter queue of spill objects replay gave up on (replay them by hand)", p.ReplayDeadLetterQueue.QueueUrl())
+	newOutput(s.Stack, OutputProcessorFailureQueueURL, "SQS queue describing stream batches the processor gave up on", p.ProcessorFailureQueue.QueueUrl())
+	newOutput(s.Stack, OutputAPIKeysSecretName, "Secrets Manager secret of the API key hashes, by name (the same in every region)", jsii.String(apiKeysSecretName(cfg)))
+	newOutput(s.Stack, OutputAPIKeysPrimaryRegion, "region whose API-key secret is written; the others hold read-only replicas", jsii.String(cfg.Primary()))
+	newOutput(s.Stack, OutputAlarmTopicArn, "SNS topic of this region's alarms", s.AlarmTopic.TopicArn())
+	newOutput(s.Stack, OutputDashboardName, "CloudWatch dashboard of this region", s.Dashboard.DashboardName())
+	newOutput(s.Stack, OutputMetricsNamespace, "CloudWatch namespace of the handlers' metrics", p.MetricNamespace())
 }
 
 // operatorOutputs are the global stack's outputs for the operator (besides
 // those for producers, see outputs).
 func (g *GlobalStack) operatorOutputs(cfg *Config) {
-	output(g.Stack, OutputRegions, "regions of the pipeline, comma-separated, the primary first", jsii.String(strings.Join(cfg.Regions, ",")))
-	output(g.Stack, OutputAcceleratorArn, "Global Accelerator (its API is in "+GlobalRegion+")", g.Accelerator.AcceleratorArn())
+	newOutput(g.Stack, OutputRegions, "regions of the pipeline, comma-separated, the primary first", jsii.String(strings.Join(cfg.Regions, ",")))
+	newOutput(g.Stack, OutputAcceleratorArn, "Global Accelerator (its API is in "+GlobalRegion+")", g.Accelerator.AcceleratorArn())
 	for _, region := range cfg.Regions {
-		output(g.Stack, OutputEndpointGroupArnPrefix+RegionOutputSuffix(region),
+		newOutput(g.Stack, OutputEndpointGroupArnPrefix+RegionOutputSuffix(region),
 			"Global Accelerator endpoint group of "+region+" (its traffic dial is the manual switch)", g.EndpointGroups[region].EndpointGroupArn())
-		output(g.Stack, OutputHealthCheckIDPrefix+RegionOutputSuffix(region),
+		newOutput(g.Stack, OutputHealthCheckIDPrefix+RegionOutputSuffix(region),
 			"Route 53 health check on "+region+"'s "+DeepHealthPath+" (its metrics are in "+Route53MetricsRegion+")", g.HealthChecks[region].AttrHealthCheckId())
 	}
-	output(g.Stack, OutputDashboardName, "CloudWatch dashboard of all regions", g.Dashboard.DashboardName())
+	newOutput(g.Stack, OutputDashboardName, "CloudWatch dashboard of all regions", g.Dashboard.DashboardName())
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,9 +48,13 @@ func checkAcked(t *testing.T, recs []Record, res Result, f *ingestFake) {
 		if len(copies) == 0 {
 			t.Errorf("record %d (id %s) not stored", i, r.ID)
 		}
+		want := []byte(r.Data)
+		if r.Binary != nil {
+			want, _ = json.Marshal(r.Binary)
+		}
 		for _, c := range copies {
-			if string(c) != string(r.Data) {
-				t.Errorf("id %s stored with %s, want %s", r.ID, c, r.Data)
+			if !bytes.Equal(c, want) {
+				t.Errorf("id %s stored with %.80s, want %.80s", r.ID, c, want)
 			}
 		}
 	}

@@ -170,6 +170,8 @@ func (b *buffer) send(p *pending) {
 	}
 	err := st.finish()
 	p.unacked, p.err = len(res.Unacked), err
+	// The hook first: what Flush and Close wait for includes it.
+	c.hooks.batch(BatchEvent{Records: p.recs, Result: res, Err: err, Elapsed: c.now().Sub(p.first), Buffered: true})
 	for range p.items {
 		<-b.slots
 	}
@@ -177,13 +179,13 @@ func (b *buffer) send(p *pending) {
 	delete(b.outstanding, p)
 	b.mu.Unlock()
 	close(p.done)
-	c.hooks.batch(BatchEvent{Records: p.recs, Result: res, Err: err, Elapsed: c.now().Sub(p.first), Buffered: true})
 }
 
 // Flush sends the buffered records now and waits until every record added
-// before it is acknowledged or given up, or ctx ends. It returns nil when
-// all of them were acknowledged; otherwise an error counting those that
-// were not, wrapping the first batch's error (Hooks.Batch names them).
+// before it is acknowledged or given up (and Hooks.Batch has been called
+// for its batch), or ctx ends. It returns nil when all of them were
+// acknowledged; otherwise an error counting those that were not, wrapping
+// the first batch's error (Hooks.Batch names them).
 func (c *Client) Flush(ctx context.Context) error {
 	b := &c.buf
 	b.mu.Lock()

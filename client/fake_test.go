@@ -55,7 +55,6 @@ type ingestFake struct {
 	stored   map[string][]json.RawMessage
 	gz       int // gzipped requests
 	sizes    []int
-	attempts int
 }
 
 func newFake(t *testing.T, script ...fault) *ingestFake {

@@ -5,4 +5,4 @@
 // the AWS SDK into its module graph.
 module github.com/twinstream/twinstream/client
 
-go 1.22
+go 1.22.0

@@ -39,12 +39,12 @@ type answer struct {
 
 // reply is the union of ingest's answer bodies.
 type reply struct {
-	Error     string      `json:"error"`
-	Spilled   int         `json:"spilled"`
-	Stored    *[]string   `json:"stored"`
-	Failed    []int       `json:"failed"`
-	FailedIDs []string    `json:"failedIds"`
-	Records   []badRecord `json:"-"`
+	Error     string
+	Spilled   int
+	Stored    *[]string // nil: no "stored" list
+	Failed    []int
+	FailedIDs []string
+	Records   []badRecord
 }
 
 // badRecord is an entry of a 400's "records".
@@ -94,18 +94,33 @@ func (c *Client) attempt(ctx context.Context, ep int, w wire, records, attempt i
 	return a
 }
 
+// parse reads the answer body field by field: one field of an unexpected
+// shape (a proxy's answer, another version) leaves the others usable.
 func (a *answer) parse() {
-	var r struct {
-		reply
-		Records json.RawMessage `json:"records"`
-	}
-	if json.Unmarshal(a.body, &r) != nil {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(a.body, &fields) != nil {
 		return
 	}
-	a.reply = r.reply
+	field := func(name string, v any) {
+		if raw, ok := fields[name]; ok && json.Unmarshal(raw, v) != nil {
+			// A field of another shape says nothing.
+			_ = json.Unmarshal([]byte("null"), v)
+		}
+	}
+	field("error", &a.Error)
+	field("spilled", &a.Spilled)
+	field("failed", &a.Failed)
+	field("failedIds", &a.FailedIDs)
+	// "stored": present (even empty) means the list is complete.
+	if raw, ok := fields["stored"]; ok {
+		var ids []string
+		if json.Unmarshal(raw, &ids) == nil && ids != nil {
+			a.Stored = &ids
+		}
+	}
 	// "records" is a list of bad records in a 400, a count elsewhere.
-	if len(r.Records) > 0 && r.Records[0] == '[' {
-		_ = json.Unmarshal(r.Records, &a.reply.Records)
+	if raw := fields["records"]; len(raw) > 0 && raw[0] == '[' {
+		field("records", &a.Records)
 	}
 }
 

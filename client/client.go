@@ -366,13 +366,20 @@ func (c *Client) deliver(ctx context.Context, items []item, st *state) {
 		last               *answer // the last failed attempt
 		lastEP             = -1
 	)
+	var (
+		built []item // the records w holds: a retry of the same records reuses it
+		w     wire
+	)
 	for len(queue) > 0 {
 		req := queue[0]
-		w, ok := build(req, c.cfg.Gzip)
-		if !ok {
-			h := len(req) / 2
-			queue = append([][]item{req[:h], req[h:]}, queue[1:]...)
-			continue
+		if len(built) != len(req) || &built[0] != &req[0] {
+			var ok bool
+			if w, ok = build(req, c.cfg.Gzip); !ok {
+				h := len(req) / 2
+				queue = append([][]item{req[:h], req[h:]}, queue[1:]...)
+				continue
+			}
+			built = req
 		}
 		if failures > 0 {
 			if err := c.wait(ctx, start, attempts, failures, last, lastEP, len(req)); err != nil {

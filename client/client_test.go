@@ -430,3 +430,91 @@ func TestNilHooks(t *testing.T) {
 	h.batch(BatchEvent{})
 	(&Hooks{}).batch(BatchEvent{})
 }
+
+// TestPartial: what a 503's body says is stored and what is sent again,
+// for ingest's answer and other shapes (resend all when in doubt).
+func TestPartial(t *testing.T) {
+	req := []item{{id: "a", idx: 0}, {id: "b", idx: 1}, {id: "c", idx: 2}}
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		again  []string
+	}{
+		{"ingest's answer", 503, `{"error":"x","stored":["b"],"failed":[0,2],"failedIds":["a","c"]}`, []string{"a", "c"}},
+		{"stored decides", 503, `{"stored":["a","b"],"failed":[0,2],"failedIds":["a","c"]}`, []string{"c"}},
+		{"nothing stored", 503, `{"stored":[],"failed":[0,1,2],"failedIds":["a","b","c"]}`, []string{"a", "b", "c"}},
+		{"stored names an unknown id", 503, `{"stored":["b","zz"]}`, []string{"a", "c"}},
+		{"failedIds without stored", 503, `{"failedIds":["c"]}`, []string{"c"}},
+		{"failed indices alone", 503, `{"failed":[1]}`, []string{"b"}},
+		{"failedIds naming an unknown id", 503, `{"failedIds":["zz"]}`, []string{"a", "b", "c"}},
+		{"index out of range", 503, `{"failed":[3]}`, []string{"a", "b", "c"}},
+		{"failed as ids, not ingest's shape", 503, `{"failed":["a"]}`, []string{"a", "b", "c"}},
+		{"stored of another shape, failedIds still read", 503, `{"stored":"b","failedIds":["a"]}`, []string{"a"}},
+		{"no list", 503, `{"error":"cannot check API keys now, retry later"}`, []string{"a", "b", "c"}},
+		{"not JSON", 503, `<html>503</html>`, []string{"a", "b", "c"}},
+		{"a 500 says nothing of records", 500, `{"stored":["a","b"]}`, []string{"a", "b", "c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &answer{status: tt.status, body: []byte(tt.body)}
+			a.parse()
+			stored, again := a.partial(req)
+			var got []string
+			for _, it := range again {
+				got = append(got, it.id)
+			}
+			if !slices.Equal(got, tt.again) || len(stored)+len(again) != len(req) {
+				t.Errorf("again: got %v (stored %d), want %v and the rest stored", got, len(stored), tt.again)
+			}
+		})
+	}
+}
+
+// TestSendConcurrent: Send from many goroutines at once, through faults and
+// failovers between two endpoints: every record acknowledged once.
+func TestSendConcurrent(t *testing.T) {
+	var script []fault
+	for i := range 40 {
+		script = append(script, []fault{{status: 500}, {fail: []int{0}}, {reset: true}, {status: 503}, {}}[i%5])
+	}
+	p, s := newFake(t, script...), newFake(t, script...)
+	ps, ss := p.start(), s.start()
+	c, err := New(Config{Endpoints: []string{ps.URL, ss.URL}, APIKey: "k-1", BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Cooldown: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var all []Record
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				recs := records(7)
+				res, err := c.Send(context.Background(), recs)
+				if err != nil {
+					t.Errorf("Send: %v", err)
+					return
+				}
+				if res.Acked != len(recs) {
+					t.Errorf("acked %d of %d", res.Acked, len(recs))
+				}
+				mu.Lock()
+				all = append(all, recs...)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	u := both(p, s)
+	for _, r := range all {
+		if len(u.stored[r.ID]) == 0 {
+			t.Fatalf("id %s acknowledged, not stored", r.ID)
+		}
+	}
+	if len(u.stored) != len(all) {
+		t.Errorf("stored %d ids, want %d", len(u.stored), len(all))
+	}
+}

@@ -29,9 +29,11 @@ type BadRecord struct {
 	DuplicateOf int
 }
 
-// RejectError is a request refused with a 4xx other than 429, or records
-// the client refused before sending (Status 0): the caller's to fix, never
-// retried. Nothing of the refused request was stored.
+// RejectError is a request refused with a 4xx other than 429 (or answered
+// with a status that is neither 202 nor worth a retry, such as a 3xx or
+// 200 from something that is not ingest), or records the client refused
+// before sending (Status 0): the caller's to fix, never retried. Ingest
+// stores nothing of a request it refuses.
 type RejectError struct {
 	// Status is the HTTP status; 0 when the client refused the records.
 	Status   int

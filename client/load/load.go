@@ -54,8 +54,9 @@ type Config struct {
 	// PartitionKey is every record's partition key. Empty: the record's id
 	// (ingest's default), which spreads records over shards.
 	PartitionKey string
-	// IDPrefix makes ids "<IDPrefix><n>" (n counts from 1 over the run).
-	// Empty: the client assigns ULIDs.
+	// IDPrefix makes ids "<IDPrefix><n>" (n counts from 1 over the run;
+	// the records of one Send have consecutive numbers). Empty: the
+	// client assigns ULIDs. Every record's data holds its n as "seq".
 	IDPrefix string
 	// Grace: when the run ends early (Duration, the context, a refused
 	// request), the Sends in flight get this long to finish, retries
@@ -433,11 +434,12 @@ func errorKey(err error) string {
 	return why
 }
 
-// records makes n records of the configured size.
+// records makes n records of the configured size, numbered in a row.
 func (r *run) records(n int) []client.Record {
 	recs := make([]client.Record, n)
+	first := r.seq.Add(int64(n)) - int64(n) + 1
 	for i := range recs {
-		seq := r.seq.Add(1)
+		seq := first + int64(i)
 		rec := &recs[i]
 		if r.cfg.IDPrefix != "" {
 			rec.ID = r.cfg.IDPrefix + strconv.FormatInt(seq, 10)

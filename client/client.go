@@ -372,6 +372,11 @@ func (c *Client) deliver(ctx context.Context, items []item, st *state) {
 	)
 	for len(queue) > 0 {
 		req := queue[0]
+		if len(req) == 0 {
+			// A 503 that listed every record as stored.
+			queue, failures = queue[1:], 0
+			continue
+		}
 		if len(built) != len(req) || &built[0] != &req[0] {
 			var ok bool
 			if w, ok = build(req, c.cfg.Gzip); !ok {

@@ -82,6 +82,8 @@ func TestSendRetries(t *testing.T) {
 			requests: 2, minWaits: []time.Duration{time.Second}, carried: [][]int{nil, {0, 3}}, acks: []int{503, 202}},
 		{name: "partial 503 twice: the failed of the failed", script: []fault{{fail: []int{1, 2, 4}}, {fail: []int{1}}},
 			requests: 3, carried: [][]int{nil, {1, 2, 4}, {2}}, acks: []int{503, 503, 202}},
+		{name: "503 listing every record as stored: done", script: []fault{{fail: []int{}}},
+			requests: 1, acks: []int{503}},
 		{name: "partial 503 with failedIds and no stored", script: []fault{{fail: []int{2}, noStored: true}},
 			requests: 2, carried: [][]int{nil, {2}}, acks: []int{503, 202}},
 		{name: "500, 502, 504", script: []fault{{status: 500}, {status: 502}, {status: 504}},

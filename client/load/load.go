@@ -205,9 +205,10 @@ type run struct {
 
 // Run sends records as cfg says until Count records were sent, Duration
 // passed, ctx ended, or a request was refused (a 4xx: every request
-// would be), and returns the report. The error is an invalid Config, or the
-// refusal (*client.RejectError) that stopped the run; records not
-// acknowledged for other reasons are counted in the report, not errors.
+// would be), and returns the report. The error is an invalid Config (the
+// report is then nil), or the refusal (*client.RejectError) that stopped
+// the run; records not acknowledged for other reasons are counted in the
+// report, not errors.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Rate < 0 || cfg.Count < 0 || cfg.Duration < 0 || cfg.RecordSize < 0 || cfg.BatchSize < 0 || cfg.Concurrency < 0 {
 		return nil, errors.New("load: Rate, Count, Duration, RecordSize, BatchSize and Concurrency must not be negative")

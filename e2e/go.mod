@@ -1,6 +1,7 @@
 // Module e2e holds what only this repository's tests and drill use: the
 // local AWS stand-ins (internal/standin), the handlers' end-to-end tests
-// (lambdas), the outage drill (drill) and the pinned tools (aws-lambda-rie,
+// (lambdas), the producer client's against the real ingest handler
+// (client), the outage drill (drill) and the pinned tools (aws-lambda-rie,
 // staticcheck). It is a module of its own so that none of it reaches the
 // go.mod of a team that requires the library.
 module github.com/twinstream/twinstream/e2e
@@ -18,6 +19,7 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	github.com/johannesboyne/gofakes3 v1.2.0
 	github.com/twinstream/twinstream v0.0.0
+	github.com/twinstream/twinstream/client v0.0.0
 	golang.org/x/mod v0.42.0
 )
 
@@ -53,7 +55,10 @@ require (
 	honnef.co/go/tools v0.8.2 // indirect
 )
 
-replace github.com/twinstream/twinstream => ../
+replace (
+	github.com/twinstream/twinstream => ../
+	github.com/twinstream/twinstream/client => ../client
+)
 
 tool (
 	github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie

@@ -1,16 +1,15 @@
 package drill
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/twinstream/twinstream/client"
+	"github.com/twinstream/twinstream/client/load"
 )
 
 // Target is where producers at one location send: an Accelerator entry point.
@@ -19,31 +18,38 @@ type Target struct {
 	Location string
 }
 
-// LoadGen sends records with unique ids at a steady rate from several
-// producers that retry like a real client: a failed request (transport
-// error or any answer but 202) is sent again, with the same ids, after a
-// jittered backoff (at least the answer's Retry-After), up to Retries
-// times. After a 503 that lists the failed records (ingest's answer when
-// neither Kinesis nor the spill bucket took them), only the records not
-// stored are sent again; otherwise the whole batch is.
+// LoadGen is the drill's producers: per target, a client/load run whose
+// senders go through the producer client (module client), so every drill
+// exercises it: ids assigned on the client, retries with full-jitter
+// backoff of at least the answer's Retry-After, and after a 503 that lists
+// what was stored, only the other records sent again under their ids.
+// Each producer location has one endpoint (its accelerator entry point):
+// routing between regions is the accelerator's, as with Global Accelerator.
 type LoadGen struct {
-	Targets   []Target      // producer p uses Targets[p % len(Targets)]
-	Producers int           // default 1
-	Rate      float64       // records per second over all producers; default 100
-	BatchSize int           // records per request; default 10
-	APIKey    string        // sent as "Authorization: Bearer <APIKey>"
-	Retries   int           // retries after the first attempt; default 0
-	Timeout   time.Duration // per attempt; default 10 s
-	Client    *http.Client  // nil: a client of its own
-	IDPrefix  string        // ids are "<IDPrefix>-<producer>-<seq>"; default "lg"
+	Targets   []Target // producer p uses Targets[p % len(Targets)]
+	Producers int      // default 1
+	Rate      float64  // records per second over all producers; default 100
+	BatchSize int      // records per request; default 10
+	APIKey    string   // sent as "Authorization: Bearer <APIKey>"
+	// MaxAttempts bounds the attempts per batch (1: no retries); 0: no
+	// bound but MaxElapsed, as the client by default.
+	MaxAttempts int
+	// MaxElapsed bounds the retrying of a batch. Default: the client's
+	// (client.DefaultMaxElapsed, 2 minutes).
+	MaxElapsed time.Duration
+	Timeout    time.Duration // per attempt; default 10 s
+	Client     *http.Client  // nil: the producer client's own
+	// IDPrefix makes ids "<IDPrefix>-<target>-<n>"; empty: the producer
+	// client assigns ULIDs.
+	IDPrefix string
 }
 
 // LoadResult is what a LoadGen run offered and what was acknowledged.
 type LoadResult struct {
-	Sent     []string       // every id offered, by producer then sequence
+	Sent     []string       // every id offered
 	Acked    map[string]Ack // ids acknowledged, with the first such answer
 	Requests int            // HTTP attempts
-	Retries  int            // attempts after the first for a batch
+	Retries  int            // attempts after a failed one
 	Errors   int            // attempts that failed (transport error or not 202)
 	// Failures are the failed attempts, in no particular order.
 	Failures []Failure
@@ -66,326 +72,103 @@ type Failure struct {
 	Records int // records in the attempt
 }
 
-// Backoff between attempts: equal jitter over an exponential base, so
-// retrying producers do not arrive in lockstep.
+// Backoff of the drill's producers (the client's full jitter).
 const (
 	lgBackoffBase = 100 * time.Millisecond
 	lgBackoffMax  = 2 * time.Second
-	lgPad         = "twinstream-outage-drill-padding-0123456789-abcdefghijklmnopqrstuvwxyz"
+	// lgMaxRetryAfter caps the wait a Retry-After can ask for.
+	lgMaxRetryAfter = 10 * time.Second
+	// lgRecordSize is each record's JSON data, {"seq":N,"pad":"xx..."}.
+	lgRecordSize = 100
 )
 
-// Run sends until ctx ends, then waits for requests in flight to finish (they
-// are not cut short: an answer the server sends is still recorded) and
-// returns the result. A batch whose retries are pending when ctx ends is not
-// sent again.
+// Run sends until ctx ends, then gives the requests in flight Timeout to
+// finish, retries included (an answer the server sends is still recorded),
+// and returns the result.
 func (g *LoadGen) Run(ctx context.Context) *LoadResult {
+	out := &LoadResult{Acked: map[string]Ack{}}
+	if len(g.Targets) == 0 {
+		return out
+	}
 	producers := max(g.Producers, 1)
-	batch := max(g.BatchSize, 1)
 	rate := g.Rate
 	if rate <= 0 {
 		rate = 100
-	}
-	prefix := g.IDPrefix
-	if prefix == "" {
-		prefix = "lg"
 	}
 	timeout := g.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	client := g.Client
-	if client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = producers
-		client = &http.Client{Transport: tr}
-	}
-	if len(g.Targets) == 0 {
-		return &LoadResult{Acked: map[string]Ack{}}
-	}
-	// Each producer sends one batch per tick: its share of Rate.
-	every := time.Duration(float64(time.Second) * float64(batch) * float64(producers) / rate)
-	every = max(every, time.Microsecond)
-
-	parts := make([]*LoadResult, producers)
-	var wg sync.WaitGroup
+	senders := make([]int, len(g.Targets))
 	for p := range producers {
-		parts[p] = &LoadResult{Acked: map[string]Ack{}}
-		pr := &lgProducer{
-			g: g, client: client, res: parts[p], target: g.Targets[p%len(g.Targets)],
-			prefix: prefix + "-" + strconv.Itoa(p) + "-", batch: batch, timeout: timeout,
+		senders[p%len(g.Targets)]++
+	}
+
+	var mu sync.Mutex
+	hooks := client.Hooks{
+		Request: func(e client.RequestEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			out.Requests++
+			if e.Status != http.StatusAccepted {
+				out.Errors++
+				out.Failures = append(out.Failures, Failure{Region: e.Header.Get(HeaderRegion), At: time.Now(), Status: e.Status, Records: e.Records})
+			}
+		},
+		Retry: func(client.RetryEvent) {
+			mu.Lock()
+			out.Retries++
+			mu.Unlock()
+		},
+		Batch: func(e client.BatchEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range e.Records {
+				out.Sent = append(out.Sent, r.ID)
+			}
+			for _, a := range e.Result.Acks {
+				ack := Ack{Region: a.Header.Get(HeaderRegion), At: a.At, Spilled: a.Status == http.StatusAccepted && a.Spilled > 0,
+					In503: a.Status == http.StatusServiceUnavailable}
+				for _, i := range a.Records {
+					if _, seen := out.Acked[e.Records[i].ID]; !seen {
+						out.Acked[e.Records[i].ID] = ack
+					}
+				}
+			}
+		},
+	}
+	var wg sync.WaitGroup
+	for i, t := range g.Targets {
+		if senders[i] == 0 {
+			continue
 		}
-		// Producers start spread over one tick, so the load is steady rather
-		// than a burst of every producer at once.
-		offset := every * time.Duration(p) / time.Duration(producers)
-		wg.Go(func() { pr.run(ctx, offset, every) })
+		cfg := load.Config{
+			Client: client.Config{
+				Endpoints: []string{t.URL}, APIKey: g.APIKey, HTTPClient: g.Client,
+				AttemptTimeout: timeout, BackoffBase: lgBackoffBase, BackoffMax: lgBackoffMax,
+				MaxAttempts: max(g.MaxAttempts, 0), MaxElapsed: g.MaxElapsed, MaxRetryAfter: lgMaxRetryAfter,
+				Hooks: hooks,
+			},
+			Rate:        rate * float64(senders[i]) / float64(producers),
+			BatchSize:   max(g.BatchSize, 1),
+			Concurrency: senders[i],
+			RecordSize:  lgRecordSize,
+			Grace:       timeout,
+			NoIDs:       true,
+		}
+		if g.IDPrefix != "" {
+			cfg.IDPrefix = g.IDPrefix + "-" + strconv.Itoa(i) + "-"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The error is a refused request (a 4xx): its attempts are in
+			// Failures and its records not acknowledged.
+			_, _ = load.Run(ctx, cfg)
+		}()
 	}
 	wg.Wait()
-
-	out := &LoadResult{Acked: map[string]Ack{}}
-	for _, part := range parts {
-		out.Sent = append(out.Sent, part.Sent...)
-		for id, ack := range part.Acked {
-			if _, seen := out.Acked[id]; !seen {
-				out.Acked[id] = ack
-			}
-		}
-		out.Requests += part.Requests
-		out.Retries += part.Retries
-		out.Errors += part.Errors
-		out.Failures = append(out.Failures, part.Failures...)
-	}
 	return out
-}
-
-// lgProducer is one producer; its result is its own until Run merges them.
-type lgProducer struct {
-	g       *LoadGen
-	client  *http.Client
-	res     *LoadResult
-	target  Target
-	prefix  string
-	batch   int
-	timeout time.Duration
-	seq     int
-}
-
-func (p *lgProducer) run(ctx context.Context, offset, every time.Duration) {
-	if offset > 0 && !sleep(ctx, offset) {
-		return
-	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for ctx.Err() == nil {
-		p.sendBatch(ctx)
-		// A batch that took longer than a tick is not followed by a burst:
-		// the ticker drops the ticks missed.
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// sendBatch offers the next batch of ids and retries it until acknowledged,
-// out of retries, or ctx ends.
-func (p *lgProducer) sendBatch(ctx context.Context) {
-	ids := make([]string, p.batch)
-	lines := make([][]byte, p.batch)
-	for i := range ids {
-		p.seq++
-		ids[i] = p.prefix + strconv.Itoa(p.seq)
-		line := struct {
-			ID   string `json:"id"`
-			Data struct {
-				N   int    `json:"n"`
-				Pad string `json:"pad"`
-			} `json:"data"`
-		}{ID: ids[i]}
-		line.Data.N, line.Data.Pad = p.seq, lgPad
-		b, _ := json.Marshal(line) // cannot fail: strings and ints only
-		lines[i] = append(b, '\n')
-	}
-	p.res.Sent = append(p.res.Sent, ids...)
-
-	// pending are the records still to store, as indices into ids.
-	pending := make([]int, len(ids))
-	for i := range pending {
-		pending[i] = i
-	}
-	var wait time.Duration // the last answer's Retry-After
-	retries := max(p.g.Retries, 0)
-	for attempt := 0; attempt <= retries; attempt++ {
-		if attempt > 0 {
-			if !sleep(ctx, max(lgBackoff(attempt), wait)) {
-				return
-			}
-			p.res.Retries++
-		}
-		p.res.Requests++
-		var body bytes.Buffer
-		sent := make([]string, len(pending))
-		for j, i := range pending {
-			body.Write(lines[i])
-			sent[j] = ids[i]
-		}
-		a := p.post(ctx, body.Bytes(), sent)
-		if a.ok {
-			p.ack(sent, a.ack)
-			return
-		}
-		p.res.Errors++
-		p.res.Failures = append(p.res.Failures, Failure{Region: a.ack.Region, At: a.ack.At, Status: a.status, Records: len(sent)})
-		wait = a.retryAfter
-		if a.failed == nil {
-			continue // nothing said about single records: all again
-		}
-		var stored []string
-		var again []int
-		for j, i := range pending {
-			if a.failed[j] {
-				again = append(again, i)
-			} else {
-				stored = append(stored, ids[i])
-			}
-		}
-		ack := a.ack
-		ack.In503 = true
-		p.ack(stored, ack)
-		pending = again
-	}
-}
-
-func (p *lgProducer) ack(ids []string, ack Ack) {
-	for _, id := range ids {
-		if _, seen := p.res.Acked[id]; !seen {
-			p.res.Acked[id] = ack
-		}
-	}
-}
-
-// lgAnswer is what one attempt got.
-type lgAnswer struct {
-	ok     bool // 202: every record stored
-	ack    Ack  // Region and At of the answer (At: when the attempt ended)
-	status int  // 0: no answer
-	// failed, for a 503 that says which records were not stored: failed[j]
-	// for the j-th record sent. nil: resend all.
-	failed     []bool
-	retryAfter time.Duration
-}
-
-// post makes one attempt with the records of ids (in order). It is not cut
-// short when ctx ends: only Timeout applies, so an answer already on its way
-// is recorded.
-func (p *lgProducer) post(ctx context.Context, body []byte, ids []string) lgAnswer {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.target.URL, bytes.NewReader(body))
-	if err != nil {
-		return lgAnswer{ack: Ack{At: time.Now()}}
-	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Authorization", "Bearer "+p.g.APIKey)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return lgAnswer{ack: Ack{At: time.Now()}}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	a := lgAnswer{ack: Ack{Region: resp.Header.Get(HeaderRegion), At: time.Now()}, status: resp.StatusCode}
-	if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
-		a.retryAfter = min(time.Duration(s)*time.Second, lgMaxRetryAfter)
-	}
-	switch {
-	case resp.StatusCode == http.StatusAccepted:
-		a.ok = true
-		// The 202 is the acknowledgement; the body only says whether it
-		// spilled. An unreadable body leaves Spilled false.
-		if err == nil {
-			var b struct {
-				Spilled int `json:"spilled"`
-			}
-			if json.Unmarshal(raw, &b) == nil {
-				a.ack.Spilled = b.Spilled > 0
-			}
-		}
-	case resp.StatusCode == http.StatusServiceUnavailable && err == nil:
-		a.failed = lgFailed(raw, ids)
-	}
-	return a
-}
-
-// lgMaxRetryAfter caps the wait a Retry-After can ask for.
-const lgMaxRetryAfter = 10 * time.Second
-
-// lgFailed reads ingest's 503 answer: which of the records sent (ids, in
-// request order) are not stored. "failedIds" lists their ids, the ones to
-// resend them with; without it, "failed" lists them by index in the request
-// or by id (or as objects with "index" and/or "id"). "stored", when present,
-// lists the ids stored, and every record not in it is not stored. It
-// returns nil, meaning resend everything, when the answer says nothing
-// usable: not JSON, no failed records, or a record it names that was not
-// sent.
-func lgFailed(body []byte, ids []string) []bool {
-	var a struct {
-		Failed    []json.RawMessage `json:"failed"`
-		FailedIDs []string          `json:"failedIds"`
-		Stored    []string          `json:"stored"`
-	}
-	if json.Unmarshal(body, &a) != nil {
-		return nil
-	}
-	if len(a.FailedIDs) > 0 {
-		a.Failed = a.Failed[:0]
-		for _, id := range a.FailedIDs {
-			b, _ := json.Marshal(id) // a string always marshals
-			a.Failed = append(a.Failed, b)
-		}
-	}
-	if len(a.Failed) == 0 {
-		return nil
-	}
-	index := make(map[string]int, len(ids))
-	for i, id := range ids {
-		index[id] = i
-	}
-	failed := make([]bool, len(ids))
-	for _, f := range a.Failed {
-		if string(bytes.TrimSpace(f)) == "null" {
-			return nil
-		}
-		var n int
-		var id string
-		var obj struct {
-			Index *int   `json:"index"`
-			ID    string `json:"id"`
-		}
-		i := -1
-		switch {
-		case json.Unmarshal(f, &n) == nil:
-			i = n
-		case json.Unmarshal(f, &id) == nil:
-			if j, ok := index[id]; ok {
-				i = j
-			}
-		case json.Unmarshal(f, &obj) == nil:
-			if j, ok := index[obj.ID]; ok {
-				i = j
-			} else if obj.ID == "" && obj.Index != nil {
-				i = *obj.Index
-			}
-		}
-		if i < 0 || i >= len(ids) {
-			return nil
-		}
-		failed[i] = true
-	}
-	if a.Stored != nil {
-		stored := map[string]bool{}
-		for _, id := range a.Stored {
-			if _, ok := index[id]; !ok {
-				return nil
-			}
-			stored[id] = true
-		}
-		for i, id := range ids {
-			if !stored[id] {
-				failed[i] = true
-			}
-		}
-	}
-	return failed
-}
-
-// lgBackoff is the wait before retry n (n >= 1): between half and all of
-// min(base * 2^(n-1), max).
-func lgBackoff(n int) time.Duration {
-	d := lgBackoffMax
-	if n-1 < 5 {
-		d = min(lgBackoffBase<<(n-1), lgBackoffMax)
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // String summarizes the result in one line.

@@ -400,7 +400,7 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 	load := &LoadGen{
 		Targets:   []Target{{URL: nearA.URL + "/v1/records", Location: "near-" + a.Name}, {URL: nearB.URL + "/v1/records", Location: "near-" + b.Name}},
 		Producers: o.Producers, Rate: o.Rate, BatchSize: o.BatchSize, APIKey: key,
-		Retries: 20, Timeout: 30 * time.Second, IDPrefix: "drill",
+		Timeout: 30 * time.Second,
 	}
 	loadCtx, stopLoad := context.WithCancel(runCtx)
 	defer stopLoad()

@@ -11,7 +11,7 @@ GO ?= go
 # -count=1: go test caches results even when handler sources it builds change.
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: synth test test-go examples lint deps bench vet synth-time drill
+.PHONY: synth test test-go examples modules lint deps bench vet synth-time drill
 
 # The repository holds two Go modules: the library (this directory, what a
 # team's module requires) and e2e/ (the stand-ins, the handlers' end-to-end
@@ -24,6 +24,12 @@ E2E := e2e
 # they are tidy and that their tests pass.
 EXAMPLES := examples/orders
 
+# MODULES are the repository's other Go modules, each with its own go.mod so
+# that what it requires never reaches a team's module graph: the operator
+# CLI (cmd/twinstream, the AWS SDK clients it calls). make test checks that
+# each is tidy, vets it and runs its tests (also under the race detector).
+MODULES := cmd/twinstream
+
 # deps installs what the tests need: the pinned npm stand-ins (kinesalite,
 # local-aws-sqs, the CDK CLI) and the Go modules and tools (aws-lambda-rie)
 # of both modules and the examples.
@@ -31,7 +37,7 @@ deps: node_modules/.package-lock.json
 	@echo "node $$(node --version) ($$(command -v node))"
 	$(GO) mod download
 	cd $(E2E) && $(GO) mod download
-	for d in $(EXAMPLES); do (cd $$d && $(GO) mod download) || exit 1; done
+	for d in $(EXAMPLES) $(MODULES); do (cd $$d && $(GO) mod download) || exit 1; done
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -49,7 +55,7 @@ vet:
 # test: both modules' tests, then the handlers again under the race
 # detector (their packages in the library, their end-to-end tests in e2e),
 # then the examples, then lint.
-test: deps vet test-go examples lint
+test: deps vet test-go examples modules lint
 
 test-go:
 	$(GO) test $(GOTEST_FLAGS) ./...
@@ -70,6 +76,15 @@ examples:
 	  (cd $$d && $(GO) vet ./... && $(GO) test $(GOTEST_FLAGS) ./...) || exit 1; \
 	done
 
+# modules: each of MODULES must be what `go mod tidy` makes it, then vet,
+# its tests and a race pass over them.
+modules:
+	@for d in $(MODULES); do \
+	  echo "module $$d: go mod tidy, vet, test, race"; \
+	  (cd $$d && $(GO) mod tidy -diff) || { echo "$$d is not tidy: run go mod tidy there and commit go.mod and go.sum"; exit 1; }; \
+	  (cd $$d && $(GO) vet ./... && $(GO) test $(GOTEST_FLAGS) ./... && $(GO) test $(GOTEST_FLAGS) -race ./...) || exit 1; \
+	done
+
 # lint: staticcheck, pinned by e2e/go.mod's tool directive (not the
 # library's go.mod, which every team's module inherits), over both modules
 # and the examples with its default check set (every check but the few it
@@ -79,7 +94,7 @@ lint:
 	@sc=$$(cd $(E2E) && $(GO) tool -n staticcheck) || exit 1; rc=0; \
 	echo "$$($$sc -version): library module"; $$sc ./... || rc=1; \
 	echo "staticcheck: e2e module"; (cd $(E2E) && $$sc ./...) || rc=1; \
-	for d in $(EXAMPLES); do echo "staticcheck: $$d"; (cd $$d && $$sc ./...) || rc=1; done; \
+	for d in $(EXAMPLES) $(MODULES); do echo "staticcheck: $$d"; (cd $$d && $$sc ./...) || rc=1; done; \
 	exit $$rc
 
 # drill: the outage drill on this machine (see README): synthesizes, then runs

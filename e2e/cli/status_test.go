@@ -37,7 +37,7 @@ type world struct {
 }
 
 func streamName(region string) string { return "twinstream-" + region + "-stream" }
-func spill(region string) string  { return "twinstream-" + region + "-spill" }
+func spill(region string) string      { return "twinstream-" + region + "-spill" }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()

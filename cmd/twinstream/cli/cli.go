@@ -38,27 +38,35 @@ usage:
   twinstream keys list [--json]
   twinstream keys revoke NAME [--sha256 PREFIX]
 
-status     per region: the accelerator endpoint's health and traffic dial, the Route 53 health
-           check's verdict and path (drift from the template marked), the Kinesis stream, the spill
-           backlog waiting for replay, the replay dead-letter and processor failure queues
-drain      set REGION's traffic dial to 0 (Global Accelerator, us-west-2) and point its Route 53
-           health check at /health/drained, which answers 404, so neither path sends it new
-           producers; refuses the last region taking traffic unless --force
-restore    set REGION's traffic dial and health check path back to the template's (100, /health/deep)
-keys add   generate a key for producer NAME (a second one rotates) and print it once on stdout;
-           only its SHA-256 goes into the API-key secret in the primary region
-keys list  the producers' key hashes, the secret's primary region and replicas
-keys revoke remove NAME's keys, or with --sha256 the one whose hash starts with PREFIX
+  status       per region: the accelerator endpoint's health and traffic dial, the Route 53
+               health check's verdict and path (drift from the template marked), the Kinesis
+               stream, the spill backlog waiting for replay, the replay dead-letter and
+               processor failure queues
+  drain        set REGION's traffic dial to 0 (Global Accelerator, us-west-2) and point its
+               Route 53 health check at /health/drained, which answers 404, so that neither
+               path sends it new producers; refuses the last region taking traffic
+  restore      set REGION's traffic dial and health check path back to the template's
+               (100, /health/deep)
+  keys add     generate a key for producer NAME (another for the same NAME rotates) and print
+               it once on stdout; only its SHA-256 goes into the API-key secret, in the
+               primary region
+  keys list    the producers' key hashes, the secret's primary region and replicas
+  keys revoke  remove NAME's keys, or with --sha256 the one whose hash starts with PREFIX
 
-flags of every command:
-  --name NAME     the pipeline (default: $TWINSTREAM_NAME, else context.twinstream.name in
-                  ./cdk.json, "twinstream" when that key has no name)
-  --profile NAME  AWS shared config profile (default: the SDK's chain: AWS_PROFILE, environment,
-                  SSO, instance role)
-  --timeout D     deadline of each AWS call (default 10s)
+flags:
+  --json       print JSON (status, keys list)
+  --dry-run    print what would change, change nothing (drain, restore)
+  --force      drain the last region taking traffic all the same (drain)
+  --wait D     wait up to D for Global Accelerator to deploy the change and, draining, for
+               Route 53 to fail the region's check; 0: do not wait (drain, restore; default 5m)
+  --name NAME  the pipeline (every command; default: $TWINSTREAM_NAME, else
+               context.twinstream.name in ./cdk.json, "twinstream" when that key has no name)
+  --profile P  AWS shared config profile (every command; default: the SDK's chain:
+               AWS_PROFILE, environment, SSO, instance role)
+  --timeout D  deadline of each AWS call (every command; default 10s)
 
 The pipeline is found by name from its CloudFormation stacks: <name>-global in us-west-2 and
-<name>-<region> per region. No ARN is typed by hand.
+<name>-<region> in each region. No ARN is typed by hand.
 
 exit status: 0 done (status: all well); 1 failed (AWS error, no credentials, stack or secret
 not found, conflicting updates); 2 usage error; 3 drain refused (last region taking traffic);

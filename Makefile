@@ -21,9 +21,10 @@ E2E := e2e
 
 # MODULES are the repository's other Go modules, which producers and
 # operators require on their own (client: the producer client and its load
-# generator, standard library only): make test checks that each is tidy,
-# vets it and runs its tests, also under the race detector.
-MODULES := client
+# generator, standard library only; cmd/twinstream: the operator CLI and
+# the AWS SDK clients it calls): make test checks that each is tidy, vets it
+# and runs its tests, also under the race detector.
+MODULES := client cmd/twinstream
 
 # EXAMPLES are modules as a team writes them (each its own go.mod, requiring
 # the library through a replace of this checkout): make test checks that

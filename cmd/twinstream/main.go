@@ -1,0 +1,22 @@
+// Command twinstream operates a deployed twinstream pipeline: status,
+// drain and restore of a region, producers' API keys. Run `twinstream help`.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/twinstream/twinstream/cmd/twinstream/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	dir, _ := os.Getwd()
+	code := cli.Run(ctx, os.Args[1:], cli.Env{
+		Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Dir: dir, Clients: cli.SDKClients,
+	})
+	stop()
+	os.Exit(code)
+}

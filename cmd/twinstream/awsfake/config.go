@@ -19,7 +19,7 @@ func Config(region string) aws.Config {
 	return aws.Config{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDFAKE", "fake-secret", ""),
-		Retryer: closedConnRetryer,
+		Retryer:     closedConnRetryer,
 	}
 }
 

@@ -245,14 +245,11 @@ func StartRIE(t T, bootstrap string, env []string) *RIE {
 func (r *RIE) launch(ctx context.Context) error {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		invokeAddr, err := freeAddr()
+		addrs, err := freeAddrs(2)
 		if err != nil {
 			return err
 		}
-		apiAddr, err := freeAddr()
-		if err != nil {
-			return err
-		}
+		invokeAddr, apiAddr := addrs[0], addrs[1]
 		cmd := exec.Command(r.bin,
 			"--runtime-interface-emulator-address", invokeAddr,
 			"--runtime-api-address", apiAddr,
@@ -295,13 +292,46 @@ func (r *RIE) Recycle(ctx context.Context) error {
 	return nil
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("pick a free port: %w", err)
+// handed are the ports freeAddrs gave out in this process. Linux may give
+// a port just closed to the next bind of port 0: two RIEs started at once
+// (or one RIE's two addresses) could then be handed the same port, and the
+// second RIE exits with "address already in use" after waitListening saw
+// the first one's listener on it.
+var handed = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freeAddrs picks n free 127.0.0.1 addresses, distinct and never handed out
+// before in this process (another process can still take one: launch
+// retries).
+func freeAddrs(n int) ([]string, error) {
+	handed.Lock()
+	defer handed.Unlock()
+	var addrs []string
+	var open []net.Listener
+	defer func() {
+		for _, l := range open {
+			l.Close()
+		}
+	}()
+	for tries := 0; len(addrs) < n; tries++ {
+		if tries == 100 {
+			return nil, errors.New("pick a free port: 100 ports in a row were handed out before")
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("pick a free port: %w", err)
+		}
+		open = append(open, l) // held until all are picked, so none repeats
+		port := l.Addr().(*net.TCPAddr).Port
+		if handed.ports[port] {
+			continue
+		}
+		handed.ports[port] = true
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addrs, nil
 }
 
 // waitListening waits until both addresses accept connections, failing if

@@ -546,7 +546,10 @@ func TestClientLimits(t *testing.T) {
 			r := newRegion(t, "us-east-1", tt.maxRecords)
 			cfg := clientConfig(r.url())
 			cfg.MaxRecords, cfg.Gzip = tt.maxRecords, tt.gzip
-			cfg.AttemptTimeout = 10 * time.Second
+			// Generous: under -race on a busy 2-core machine ingest took
+			// over 10 s to decode 5 MiB, the client timed out and
+			// retried (correctly) and "only 202s" failed.
+			cfg.AttemptTimeout = 2 * time.Minute
 			var mu sync.Mutex
 			statuses := map[int]int{}
 			cfg.Hooks.Request = func(e client.RequestEvent) { mu.Lock(); statuses[e.Status]++; mu.Unlock() }

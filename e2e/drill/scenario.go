@@ -522,6 +522,7 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 	}
 	rep.TimeToUnhealthy, rep.TimeToMoved = since(rep.UnhealthyAt), since(rep.MovedAt)
 	rep.TimeToDrained = since(rep.DrainedAt)
+	rep.Load = loadFigures(o.Rate, o.BatchSize, o.Producers, res, failureAt, recoveryAt)
 	during, spilledDuring := map[string]int{}, map[string]int{}
 	for _, ack := range res.Acked {
 		c := rep.PerRegion[ack.Region]

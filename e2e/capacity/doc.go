@@ -78,16 +78,6 @@ func money(v float64) string {
 	return "$" + strconv.FormatFloat(v, 'f', d, 64)
 }
 
-func bytesOf(v float64) string {
-	switch {
-	case v >= 1<<30:
-		return num3(v/(1<<30)) + " GiB"
-	case v >= 1<<20:
-		return num3(v/(1<<20)) + " MiB"
-	}
-	return num(v) + " B"
-}
-
 func packing(on bool) string {
 	if on {
 		return "on"
@@ -126,8 +116,8 @@ func Render(in Inputs) string {
 	w("## Summary\n\n")
 	off200, on200 := in.Flow(200, false), in.Flow(200, true)
 	so, sn := in.Sustainable(off200), in.Sustainable(on200)
-	w("- **Sustainable rate per region** (200-byte records, defaults, on-demand Kinesis scaled up): %s records/s with packing off, %s with packing on; both limited by **%s** (%s). ",
-		rate(so.Rate), rate(sn.Rate), sn.Component, sn.Why)
+	w("- **Sustainable rate per region** (200-byte records, defaults, on-demand Kinesis scaled up): %s records/s with packing off, limited by **%s** (%s); %s with packing on, limited by **%s** (%s). ",
+		rate(so.Rate), so.Component, so.Why, rate(sn.Rate), sn.Component, sn.Why)
 	newOff, newOn := in.StreamLimit(off200, in.OnDemandStartBytes.Value), in.StreamLimit(on200, in.OnDemandStartBytes.Value)
 	w("A **new** stream (4 MB/s) takes %s records/s unpacked (its 1,000 records/s per shard) and %s packed, until on-demand has scaled to the traffic.\n", rate(newOff), rate(newOn))
 	w("- **Cost per million records** at %s records/s per region, both regions, all components but storage:\n", num(ref))
@@ -244,7 +234,8 @@ func Render(in Inputs) string {
 	w("## Next to API Gateway -> Kinesis and Firehose Direct PUT\n\n")
 	w("The same records at the same batching and %s records/s per region, to S3 (storage apart). The alternatives take the records as they are\n", num(ref))
 	w("(no envelope, no packing, no WAF, one region: no spill path when Kinesis fails and no failover); API Gateway's records go on to the same\n")
-	w("processor and sink. Firehose needs producers that sign requests with AWS credentials; its default per-stream quotas are low.\n\n")
+	w("processor and sink. Firehose needs producers that sign requests with AWS credentials; its default per-stream quotas are low.\n")
+	w("twinstream's figures include what its second region and failover add: Global Accelerator, WAF, sink replication and the fixed costs.\n\n")
 	rows = nil
 	for _, size := range Sizes {
 		for _, on := range []bool{false, true} {
@@ -326,7 +317,8 @@ func Render(in Inputs) string {
 	table(&b, []string{"figure", "value", "kind", "source"}, rows)
 
 	w("## Not modelled\n\n")
-	w("- Route 53 health checks and records, Secrets Manager (a secret and its replica), CloudWatch alarms and dashboards, VPC flow logs, ALB and S3 access logs: fixed or small.\n")
+	w("- Route 53 health checks and records (each checker location also invokes the health function), Secrets Manager (a secret and its replica),\n")
+	w("  CloudWatch alarms and dashboards, VPC flow logs, ALB and S3 access logs: fixed or small.\n")
 	w("- Free tiers, savings plans, tiered prices past the first tier, and Kinesis On-demand Advantage's lower prices.\n")
 	w("- Producers' retries and duplicates (at least once): a retried request is paid again.\n")
 	w("- Consumers beyond the sink (each further Kinesis reader pays data out again).\n")

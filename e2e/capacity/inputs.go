@@ -192,12 +192,12 @@ func DefaultInputs() Inputs {
 
 		IngestPerCore:    Figure{393000, "records/s", "ingest CPU per core, 500 records of 200-byte JSON per request (lowest of the run)", Measured, "make bench, BenchmarkServe200B, 2026-12-01 (README Performance)", ""},
 		ProcessorPerCore: Figure{138000, "records/s", "processor CPU per core, decode + gzip + fake S3, packing off (lowest of the run); the same figure is used with packing on until pack's benchmark lands", Measured, "make bench, BenchmarkProcess, 2026-12-01 (README Performance)", ""},
-		GzipPerCore:      Figure{333e6, "bytes/s", "gzip (klauspost/compress) of a batch of envelopes, per core: the packing cost on ingest", Measured, "make bench, gzip of one batch, 2026-12-01 (README Performance)", ""},
+		GzipPerCore:      Figure{333e6, "bytes/s", "gzip (klauspost/compress) of a batch of envelopes, per core: the packing cost on ingest (until pack's codec is measured)", Measured, "make bench, gzip of one batch, 2026-12-01 (README Performance)", ""},
 		SinkGzipRatio:    Figure{0.150, "", "gzip'd / raw size of a processor batch of 200-byte JSON envelopes", Measured, "make bench, gzip of one batch, 2026-12-01 (README Performance)", ""},
 		EnvelopeOverhead: Figure{float64(envelopeOverhead()), "bytes", "envelope bytes beyond the data (id, producer, region, receivedAt, partitionKey, encoding)", Measured, "lambdas/record Envelope.Append of a ULID-id record, computed when the document is generated", ""},
 		IDBytes:          Figure{26, "bytes", "a ULID id, the default partition key", Setting, "lambdas/record IDs (ULID)", ""},
 
-		PackRatio:       Figure{0.150, "", "packed (compressed) bytes / envelope bytes of a packed Kinesis record; taken as the sink's measured gzip ratio until pack's benchmark reports its own; incompressible data would give ~1", Placeholder, "replace with the ratio from pack's billed-bytes benchmark (issue 10, helper pack)", ""},
+		PackRatio:       Figure{0.150, "", "packed (compressed) bytes / envelope bytes of a packed Kinesis record; taken as the sink's measured gzip ratio until pack's benchmark reports its own; incompressible data would give ~1", Placeholder, "replace with pack's figure (issue 10): from its billed-bytes benchmark, (bytes sent per packed record - partition key - header) / (envelopes per packed record x envelope bytes)", ""},
 		PackHeaderBytes: Figure{16, "bytes", "per packed record: magic, version, codec and length fields", Placeholder, "replace with docs/packed-format.md's header size", ""},
 		PackMaxBytes:    Figure{1 << 20, "bytes", "most bytes of one packed Kinesis record (Kinesis' 1 MiB record)", Placeholder, "replace with pack's cap", ""},
 

@@ -102,8 +102,9 @@ lint:
 	exit $$rc
 
 # drill: the outage drill on this machine (see README): synthesizes, then runs
-# two local regions from cdk.out and fails region A's Kinesis. Options:
-# make drill DRILL_FLAGS="-failure hang -return empty".
+# two local regions from cdk.out and fails region A's Kinesis while producers
+# send 3,000 records/s in batches of 100. Options:
+# make drill DRILL_FLAGS="-failure hang -return empty -rate 300 -batch 10".
 DRILL_FLAGS ?=
 drill: synth
 	cd $(E2E) && $(GO) run ./drill/cmd/drill -cdk-out $(CURDIR)/cdk.out -out $(CURDIR)/drill-report $(DRILL_FLAGS)

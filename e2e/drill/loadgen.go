@@ -53,6 +53,12 @@ type LoadResult struct {
 	Errors   int            // attempts that failed (transport error or not 202)
 	// Failures are the failed attempts, in no particular order.
 	Failures []Failure
+	// Latencies are the attempts that got an answer, from sending to the
+	// answer read, in no particular order.
+	Latencies []time.Duration
+	// Started and Stopped bound the sending: from the run's start to the
+	// moment ctx ended (the requests in flight then still finish).
+	Started, Stopped time.Time
 }
 
 // Ack is the answer that acknowledged an id: a 202, or a 503 that listed
@@ -86,7 +92,18 @@ const (
 // finish, retries included (an answer the server sends is still recorded),
 // and returns the result.
 func (g *LoadGen) Run(ctx context.Context) *LoadResult {
-	out := &LoadResult{Acked: map[string]Ack{}}
+	var mu sync.Mutex
+	out := &LoadResult{Acked: map[string]Ack{}, Started: time.Now()}
+	// Stopped is when ctx ended, not when the last request in flight did.
+	stoppedAt := make(chan time.Time, 1)
+	stopWatch := context.AfterFunc(ctx, func() { stoppedAt <- time.Now() })
+	defer func() {
+		if stopWatch() {
+			out.Stopped = time.Now() // every sender ended without ctx ending
+		} else {
+			out.Stopped = <-stoppedAt
+		}
+	}()
 	if len(g.Targets) == 0 {
 		return out
 	}
@@ -104,12 +121,14 @@ func (g *LoadGen) Run(ctx context.Context) *LoadResult {
 		senders[p%len(g.Targets)]++
 	}
 
-	var mu sync.Mutex
 	hooks := client.Hooks{
 		Request: func(e client.RequestEvent) {
 			mu.Lock()
 			defer mu.Unlock()
 			out.Requests++
+			if e.Status != 0 {
+				out.Latencies = append(out.Latencies, e.Latency)
+			}
 			if e.Status != http.StatusAccepted {
 				out.Errors++
 				out.Failures = append(out.Failures, Failure{Region: e.Header.Get(HeaderRegion), At: time.Now(), Status: e.Status, Records: e.Records})

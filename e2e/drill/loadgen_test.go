@@ -255,6 +255,18 @@ func TestLoadGen(t *testing.T) {
 			if tt.retries == 0 && len(res.Acked) >= len(res.Sent) {
 				t.Errorf("no retries: acked %d of %d, want the failed batches unacknowledged", len(res.Acked), len(res.Sent))
 			}
+			// Every answered attempt has its latency; sending ended when the
+			// fake cancelled, after it began.
+			answered := f.requests
+			if tt.fail == "drop" {
+				answered -= f.failed // a dropped connection has no answer
+			}
+			if len(res.Latencies) != answered {
+				t.Errorf("latencies: got %d, want one per answered attempt, %d", len(res.Latencies), answered)
+			}
+			if res.Started.IsZero() || !res.Stopped.After(res.Started) {
+				t.Errorf("sending from %v to %v, want a start and a later stop", res.Started, res.Stopped)
+			}
 			// Producers spread over the targets: every target got records.
 			for p := range 2 {
 				prefix := "t-" + strconv.Itoa(p) + "-"

@@ -49,6 +49,70 @@ type Report struct {
 	FailureAt, UnhealthyAt, MovedAt, DrainedAt  time.Time
 	TimeToUnhealthy, TimeToMoved, TimeToDrained time.Duration
 	PerRegion                                   map[string]RegionCounts
+	// Load is what the producers were asked to send and what they did
+	// (zero Rate: not shown).
+	Load LoadFigures
+}
+
+// LoadFigures describe a drill's load: the rate asked for, the rate
+// offered, the rate acknowledged in each phase, and request latency. The
+// producers pace batches and wait for each answer (client/load), so a
+// region that answers slowly lowers what is offered: the offered rate says
+// whether the drill ran at the rate it names.
+type LoadFigures struct {
+	Rate                 float64 // records/s asked for over all producers
+	BatchSize, Producers int
+	Sent                 int           // records offered
+	For                  time.Duration // how long the producers sent
+	// Acknowledged records per second, by the time of the answer: before
+	// the failure, from the failure to the recovery, and after it until the
+	// load stopped (0: the phase did not happen).
+	AckedBefore, AckedDuring, AckedAfter float64
+	// Request latency of the attempts that got an answer (nearest rank).
+	Requests      int
+	P50, P99, Max time.Duration
+}
+
+// Offered is the records offered per second.
+func (l LoadFigures) Offered() float64 {
+	if l.For <= 0 {
+		return 0
+	}
+	return float64(l.Sent) / l.For.Seconds()
+}
+
+// loadFigures measures a drill's load from the producers' result and the
+// moments of the failure and the recovery.
+func loadFigures(rate float64, batch, producers int, res *LoadResult, failureAt, recoveryAt time.Time) LoadFigures {
+	l := LoadFigures{Rate: rate, BatchSize: batch, Producers: producers, Sent: len(res.Sent), For: res.Stopped.Sub(res.Started)}
+	var before, during, after int
+	for _, a := range res.Acked {
+		switch {
+		case a.At.Before(res.Started):
+		case a.At.Before(failureAt):
+			before++
+		case a.At.Before(recoveryAt):
+			during++
+		default:
+			after++
+		}
+	}
+	per := func(n int, from, to time.Time) float64 {
+		if to.Sub(from) <= 0 {
+			return 0
+		}
+		return float64(n) / to.Sub(from).Seconds()
+	}
+	l.AckedBefore = per(before, res.Started, failureAt)
+	l.AckedDuring = per(during, failureAt, recoveryAt)
+	l.AckedAfter = per(after, recoveryAt, res.Stopped)
+	lat := slices.Clone(res.Latencies)
+	slices.Sort(lat)
+	if n := len(lat); n > 0 {
+		at := func(p int) time.Duration { return lat[max((p*n+99)/100, 1)-1] }
+		l.Requests, l.P50, l.P99, l.Max = n, at(50), at(99), lat[n-1]
+	}
+	return l
 }
 
 // Reconciliation is Reconcile's answer.
@@ -137,6 +201,15 @@ func (r *Report) Table() string {
 	fmt.Fprintf(&b, "  %-32s %10d\n", "duplicates (extra copies)", r.Duplicates)
 	for _, why := range r.DuplicateWhy {
 		fmt.Fprintf(&b, "    why: %s\n", why)
+	}
+	if l := r.Load; l.Rate > 0 {
+		fmt.Fprintf(&b, "\n  %-32s %s\n", "load asked", fmt.Sprintf("%.0f records/s in batches of %d from %d producers", l.Rate, l.BatchSize, l.Producers))
+		fmt.Fprintf(&b, "  %-32s %10.0f records/s (%d in %.1fs)\n", "offered", l.Offered(), l.Sent, l.For.Seconds())
+		fmt.Fprintf(&b, "  %-32s %10.0f before the failure, %.0f during it, %.0f after recovery\n", "acknowledged records/s", l.AckedBefore, l.AckedDuring, l.AckedAfter)
+		if l.Requests > 0 {
+			r := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+			fmt.Fprintf(&b, "  %-32s %10s p50, %s p99, %s max (%d answered attempts)\n", "request latency", r(l.P50), r(l.P99), r(l.Max), l.Requests)
+		}
 	}
 
 	if len(r.PerRegion) > 0 {

@@ -3,6 +3,7 @@ package drill
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,24 @@ func TestReportTable(t *testing.T) {
 			want: []string{`^  failure -> spill drained +- \(nothing spilled\)$`},
 		},
 		{
+			name: "the load asked, offered, acknowledged per phase and its latency",
+			r: Report{Sent: 300000, Acked: 300000, FoundInSinks: 300000, Load: LoadFigures{
+				Rate: 3000, BatchSize: 100, Producers: 12, Sent: 300000, For: 120 * time.Second,
+				AckedBefore: 2990, AckedDuring: 2400.4, AckedAfter: 3001, Requests: 3000,
+				P50: 23400 * time.Microsecond, P99: 1200 * time.Millisecond, Max: 3456 * time.Millisecond}},
+			want: []string{
+				`^  load asked +3000 records/s in batches of 100 from 12 producers$`,
+				`^  offered +2500 records/s \(300000 in 120.0s\)$`,
+				`^  acknowledged records/s +2990 before the failure, 2400 during it, 3001 after recovery$`,
+				`^  request latency +23ms p50, 1.2s p99, 3.456s max \(3000 answered attempts\)$`,
+			},
+		},
+		{
+			name:   "no load figures without a rate",
+			r:      Report{Sent: 5, Acked: 5, FoundInSinks: 5},
+			absent: []string{"load asked", "offered", "request latency"},
+		},
+		{
 			name: "losses besides Kinesis's fail",
 			r:    Report{Sent: 100, Acked: 90, FoundInSinks: 80, Lost: 1, LostByKinesis: 9, LostIDs: []string{"x"}},
 			want: []string{`^  LOST \(acknowledged, in no sink\) +1 +FAIL`, `^  lost by Kinesis itself +9 `},
@@ -170,5 +189,40 @@ func TestReportTable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLoadFigures(t *testing.T) {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	acks := map[string]Ack{}
+	add := func(prefix string, n int, s float64) {
+		for i := range n {
+			acks[prefix+strconv.Itoa(i)] = Ack{At: at(s)}
+		}
+	}
+	add("early", 7, -1)   // before the producers started (a clock step): left out
+	add("before", 100, 5) // 10 s before the failure
+	add("during", 60, 12) // 20 s of outage
+	add("after", 300, 40) // 30 s after the recovery
+	res := &LoadResult{Sent: make([]string, 467), Acked: acks, Started: start, Stopped: at(60),
+		Latencies: []time.Duration{5 * time.Millisecond, time.Millisecond, 3 * time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond}}
+	got := loadFigures(3000, 100, 12, res, at(10), at(30))
+	want := LoadFigures{Rate: 3000, BatchSize: 100, Producers: 12, Sent: 467, For: time.Minute,
+		AckedBefore: 10, AckedDuring: 3, AckedAfter: 10, Requests: 5,
+		P50: 3 * time.Millisecond, P99: 5 * time.Millisecond, Max: 5 * time.Millisecond}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if o := got.Offered(); o < 7.78 || o > 7.79 {
+		t.Errorf("offered: got %.3f records/s, want 467/60", o)
+	}
+	if o := (LoadFigures{Sent: 5}).Offered(); o != 0 {
+		t.Errorf("offered without a duration: got %v, want 0", o)
+	}
+	// No failure moments (a drill cut short): nothing before or during.
+	none := loadFigures(3000, 100, 12, &LoadResult{Started: start, Stopped: at(1)}, time.Time{}, time.Time{})
+	if none.AckedBefore != 0 || none.AckedDuring != 0 || none.Requests != 0 {
+		t.Errorf("empty load: got %+v, want zero rates and no latency", none)
 	}
 }

@@ -96,8 +96,13 @@ type Options struct {
 	// Recovery is the load after Kinesis is back. Default 15s.
 	Recovery time.Duration
 	// Drain bounds the wait, after the load stops, for the spill to be
-	// replayed and the sinks to hold every acknowledged id. Default 90s.
+	// replayed and the sinks to hold every acknowledged id, counted from the
+	// last progress: while the sinks gain acknowledged records the drill
+	// waits on (a high rate spills more, and replay takes longer), up to
+	// DrainMax. Default 90s.
 	Drain time.Duration
+	// DrainMax bounds the whole wait. Default 10 minutes.
+	DrainMax time.Duration
 	// Rate is records per second over all producers. Default 200.
 	Rate float64
 	// Producers is the number of concurrent producers, half near each
@@ -193,6 +198,7 @@ func (o *Options) defaults(bound time.Duration, expect string) {
 	def(&o.MinOutageAfterMove, 5*time.Second)
 	def(&o.Recovery, 15*time.Second)
 	def(&o.Drain, 90*time.Second)
+	def(&o.DrainMax, 10*time.Minute)
 	def(&o.DrainPoll, time.Second)
 	if o.Rate <= 0 {
 		o.Rate = 200
@@ -482,9 +488,9 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 	log.Info("drill: load stopped", "sent", len(res.Sent), "acked", len(res.Acked))
 
 	// Drain: replay empties the spill, processors catch up, every
-	// acknowledged id reaches a sink (or Drain runs out: then lost > 0).
+	// acknowledged id reaches a sink (or the wait runs out: then lost > 0).
 	var sinkIDs map[record.Identity]int
-	deadline := time.Now().Add(o.Drain)
+	clock := newDrainClock(time.Now(), o.Drain, o.DrainMax)
 	for {
 		sinkIDs, err = sinks(ctx, regions)
 		if err != nil {
@@ -495,7 +501,7 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 		drained := drainedAt
 		drainMu.Unlock()
 		// What Kinesis lost itself cannot arrive any more: no use waiting.
-		if (rec.Lost == 0 && !drained.IsZero()) || time.Now().After(deadline) || ctx.Err() != nil {
+		if (rec.Lost == 0 && !drained.IsZero()) || clock.expired(time.Now(), rec.Found) || ctx.Err() != nil {
 			break
 		}
 		sleep(ctx, o.DrainPoll)
@@ -522,6 +528,7 @@ func Run(t standin.T, ctx context.Context, o Options) (*Result, error) {
 	}
 	rep.TimeToUnhealthy, rep.TimeToMoved = since(rep.UnhealthyAt), since(rep.MovedAt)
 	rep.TimeToDrained = since(rep.DrainedAt)
+	rep.Load = loadFigures(o.Rate, o.BatchSize, o.Producers, res, failureAt, recoveryAt)
 	during, spilledDuring := map[string]int{}, map[string]int{}
 	for _, ack := range res.Acked {
 		c := rep.PerRegion[ack.Region]
@@ -768,4 +775,26 @@ func randomKey() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return "drill-" + hex.EncodeToString(b)
+}
+
+// drainClock times the drain: it ends stall after the last progress (more
+// acknowledged records found in the sinks), and max after it began.
+type drainClock struct {
+	end, deadline time.Time
+	stall         time.Duration
+	found         int
+}
+
+func newDrainClock(now time.Time, stall, max time.Duration) *drainClock {
+	return &drainClock{end: now.Add(max), deadline: now.Add(stall), stall: stall}
+}
+
+// expired takes the records found at now and reports whether the wait is
+// over.
+func (c *drainClock) expired(now time.Time, found int) bool {
+	if found > c.found {
+		c.found = found
+		c.deadline = now.Add(c.stall)
+	}
+	return now.After(c.deadline) || now.After(c.end)
 }

@@ -171,3 +171,31 @@ func TestFailoverBoundThreeRegions(t *testing.T) {
 		t.Logf("%s: failover bound %s (+ Global Accelerator's ~30 s)", r.Region, got)
 	}
 }
+
+func TestDrainClock(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	type step struct {
+		at, found int
+		expired   bool
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"no progress: over after the stall", []step{{10, 0, false}, {30, 0, false}, {31, 0, true}}},
+		{"progress moves the deadline", []step{{25, 100, false}, {50, 200, false}, {79, 200, false}, {81, 200, true}}},
+		{"the same count is no progress", []step{{25, 100, false}, {50, 100, false}, {56, 100, true}}},
+		{"never past the maximum", []step{{25, 1, false}, {50, 2, false}, {75, 3, false}, {99, 4, false}, {101, 5, true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newDrainClock(t0, 30*time.Second, 100*time.Second)
+			for _, s := range tt.steps {
+				if got := c.expired(at(s.at), s.found); got != s.expired {
+					t.Fatalf("at +%ds with %d found: got expired %v, want %v", s.at, s.found, got, s.expired)
+				}
+			}
+		})
+	}
+}

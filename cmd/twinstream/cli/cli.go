@@ -1,6 +1,8 @@
 // Package cli is the twinstream command: parsing, the pipeline's name, the
 // AWS clients, and the subcommands built on the packages beside it
-// (pipeline, status, traffic, keys, send).
+// (pipeline, status, traffic, keys, send). `send` is the producer
+// client's load generator (client/load) pointed at any ingest URL, or at
+// the pipeline's own, read from its global stack's outputs.
 package cli
 
 import (
@@ -21,10 +23,10 @@ import (
 // Exit statuses.
 const (
 	ExitOK        = 0
-	ExitFailure   = 1 // an AWS error, no credentials, a stack or secret not found, conflicting updates
+	ExitFailure   = 1 // an AWS error, no credentials, a stack or secret not found, conflicting updates; send: a request refused (a wrong key)
 	ExitUsage     = 2 // bad arguments or flags
 	ExitRefused   = 3 // drain of the last region taking traffic without --force
-	ExitAttention = 4 // status: something needs an operator; send: records not accepted
+	ExitAttention = 4 // status: something needs an operator; send: records not acknowledged
 )
 
 // Usage is the command's help.
@@ -37,6 +39,9 @@ usage:
   twinstream keys add NAME
   twinstream keys list [--json]
   twinstream keys revoke NAME [--sha256 PREFIX]
+  twinstream send [--url URL]... [--count N | --duration D] [--rate R] [--size BYTES]
+                  [--batch N] [--concurrency N] [--partition-key K] [--id-prefix P]
+                  [--max-elapsed D] [--gzip] [--ids FILE] [--json] [--quiet | --progress]
 
   status       per region: the accelerator endpoint's health and traffic dial, the Route 53
                health check's verdict and path (drift from the template marked), the Kinesis
@@ -52,9 +57,15 @@ usage:
                primary region
   keys list    the producers' key hashes, the secret's primary region and replicas
   keys revoke  remove NAME's keys, or with --sha256 the one whose hash starts with PREFIX
+  send         a smoke or load test: send generated records to ingest through the producer
+               client (batches, retries, failover) with a progress line on stderr, then print
+               what was sent, acknowledged (and spilled) and failed, requests, retries,
+               failovers, the rate and latency p50/p90/p99 per request and per batch; the
+               API key is $TWINSTREAM_API_KEY (or --key, which leaves it in the shell's
+               history), never printed
 
 flags:
-  --json       print JSON (status, keys list)
+  --json       print JSON (status, keys list, send)
   --dry-run    print what would change, change nothing (drain, restore)
   --force      drain the last region taking traffic all the same (drain)
   --wait D     wait up to D for Global Accelerator to deploy the change and, draining, for
@@ -65,12 +76,37 @@ flags:
                AWS_PROFILE, environment, SSO, instance role)
   --timeout D  deadline of each AWS call (every command; default 10s)
 
+send flags:
+  --url URL          ingest URL, in failover order: repeat it or separate URLs with commas; a
+                     URL without a path gets /v1/records (default: the global stack's
+                     ProducerUrl output, then FailoverUrl, found by --name)
+  --key KEY          the API key (default: $TWINSTREAM_API_KEY)
+  --count N          records to send; 0: no bound (default 100, or no bound with --duration)
+  --duration D       stop sending after D (default: no bound)
+  --rate R           records per second over all senders; 0: as fast as they go (default 0)
+  --size BYTES       each record's JSON data, {"seq":N,"pad":"xx..."} (default 100; 18 up to
+                     what fits ingest's 1,000,000-byte body alone: 999943 with ULIDs)
+  --batch N          records per batch, sent in requests of at most min(N, 500) records: keep
+                     N within ingest's MAX_RECORDS if that is below 500 (default 100; 1-10000)
+  --concurrency N    batches in flight at once (default 4; 1-1024)
+  --partition-key K  every record's partition key (default: the record's id)
+  --id-prefix P      ids P1, P2, ... (default: ULIDs the client assigns)
+  --max-elapsed D    stop retrying a request after D; its records count as failed (default 2m)
+  --gzip             send request bodies gzipped
+  --ids FILE         write the acknowledged ids to FILE, one a line
+  --progress         the progress line even when stderr is not a terminal (a line a second)
+  --quiet            no progress line, no notes on stderr
+  Ctrl-C stops sending; the batches in flight get 10s to finish (Ctrl-C again quits at
+  once), then the summary is printed.
+
 The pipeline is found by name from its CloudFormation stacks: <name>-global in us-west-2 and
 <name>-<region> in each region. No ARN is typed by hand.
 
-exit status: 0 done (status: all well); 1 failed (AWS error, no credentials, stack or secret
-not found, conflicting updates); 2 usage error; 3 drain refused (last region taking traffic);
-4 status: something needs attention (listed)
+exit status: 0 done (status: all well; send: every record sent was acknowledged); 1 failed
+(AWS error, no credentials, stack or secret not found, conflicting updates; send: the API key
+refused (401, 403) or a request refused (4xx), the run stopped); 2 usage error; 3 drain
+refused (last region taking traffic); 4 status: something needs attention (listed); send:
+records not acknowledged (retries gave up, or cut short by Ctrl-C)
 `
 
 // Env is what the command runs with.
@@ -123,6 +159,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = runSwitch(ctx, cmd, rest, env)
 	case "keys":
 		err = runKeys(ctx, rest, env)
+	case "send":
+		err = runSend(ctx, rest, env)
 	default:
 		err = usagef("unknown command %q", cmd)
 	}

@@ -311,7 +311,7 @@ func TestSendAgainstIngest(t *testing.T) {
 			if tt.script == nil && (s.Requests != 20 || s.Retries != 0) {
 				t.Errorf("clean run: %d requests, %d retries; want 20 and none", s.Requests, s.Retries)
 			}
-			t.Logf("%s:\n%s", tt.name, text(t, s))
+			t.Logf("%s: stderr:\n%sstdout without --json:\n%s", tt.name, res.stderr, text(t, s))
 		})
 	}
 }
@@ -340,6 +340,7 @@ func TestSendWrongKey(t *testing.T) {
 	if strings.Contains(res.stdout+res.stderr, "tsk_revoked-long-ago") {
 		t.Error("the key is in the output")
 	}
+	t.Logf("exit %d\nstdout:\n%sstderr:\n%s", res.code, res.stdout, res.stderr)
 	stored, _, requests := r.snapshot()
 	if len(stored) != 0 || requests > 4 {
 		t.Errorf("stored %d records in %d requests, want none, in at most one request per sender", len(stored), requests)

@@ -115,6 +115,9 @@ func runSend(ctx context.Context, args []string, env Env) error {
 			o.ProgressEvery = 200 * time.Millisecond
 		}
 	}
+	if !*quiet {
+		o.Retry = (&send.Retries{Note: bar.Note}).Retry
+	}
 	stopNote := context.AfterFunc(ctx, func() {
 		note("interrupted: the batches in flight get up to %v to finish; Ctrl-C again quits at once", load.DefaultGrace)
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -341,6 +342,30 @@ func TestSendNotAcknowledged(t *testing.T) {
 		[]string{"twinstream: 20 of 20 records not acknowledged"})
 	if n, _ := in.counts(); n < 4 {
 		t.Errorf("ingest got %d requests, want retries", n)
+	}
+	// Each kind of failure retried is named once, as it first happens.
+	if note := "retrying: 503 Service Unavailable from " + in.url() + "\n"; strings.Count(r.stderr, note) != 1 {
+		t.Errorf("stderr: want %q once:\n%s", note, r.stderr)
+	}
+
+	// Nothing listens: the connection refused is named at once, not after
+	// --max-elapsed.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String() + "/v1/records"
+	l.Close()
+	r = runSend(t, keyed, "--url", dead, "--count", "5", "--max-elapsed", "300ms")
+	r.want(t, cli.ExitAttention, []string{"failed        5", "5: gave up; last: dial tcp " + l.Addr().String() + ": connect: connection refused", "requests      "},
+		[]string{"retrying: no answer from " + dead + ": dial tcp " + l.Addr().String() + ": connect: connection refused\n", "twinstream: 5 of 5 records not acknowledged"})
+	if n := strings.Count(r.stderr, "retrying:"); n != 1 {
+		t.Errorf("stderr: %d retry notes, want 1:\n%s", n, r.stderr)
+	}
+	// --quiet: none.
+	r = runSend(t, keyed, "--url", dead, "--count", "5", "--max-elapsed", "100ms", "--quiet")
+	if strings.Contains(r.stderr, "retrying") {
+		t.Errorf("--quiet: stderr %q, want no retry notes", r.stderr)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -67,6 +68,8 @@ type Options struct {
 	// Progress is called while the run goes, every ProgressEvery.
 	Progress      func(load.Progress)
 	ProgressEvery time.Duration
+	// Retry is called before each retry (client.Hooks.Retry).
+	Retry func(client.RetryEvent)
 }
 
 // CheckURL checks an ingest URL given by an operator.
@@ -262,6 +265,7 @@ func Run(ctx context.Context, o Options) (*load.Report, error) {
 			MaxElapsed: o.MaxElapsed,
 			Gzip:       o.Gzip,
 			UserAgent:  "twinstream-send",
+			Hooks:      client.Hooks{Retry: o.Retry},
 		},
 		Rate:          o.Rate,
 		Count:         o.Count,
@@ -275,6 +279,50 @@ func Run(ctx context.Context, o Options) (*load.Report, error) {
 		Progress:      o.Progress,
 		ProgressEvery: o.ProgressEvery,
 	})
+}
+
+// Retries names the failures retried, each once: the first of each kind
+// says why a run is slow (an endpoint that does not answer is retried
+// until MaxElapsed). Safe for concurrent use.
+type Retries struct {
+	// Note is given each new failure, at most Max of them (default 10).
+	Note func(string)
+	Max  int
+
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// Retry is a client.Hooks.Retry.
+func (r *Retries) Retry(e client.RetryEvent) {
+	why := fmt.Sprintf("%d %s from %s", e.Status, http.StatusText(e.Status), e.Endpoint)
+	if e.Status == 0 {
+		why = "no answer from " + e.Endpoint
+		var ue *url.Error
+		if errors.As(e.Err, &ue) {
+			why += ": " + ue.Err.Error()
+		} else if e.Err != nil {
+			why += ": " + e.Err.Error()
+		}
+	} else if e.RetryAfter > 0 {
+		why += fmt.Sprintf(" (Retry-After %v)", e.RetryAfter)
+	}
+	r.mu.Lock()
+	most := r.Max
+	if most == 0 {
+		most = 10
+	}
+	fresh := !r.seen[why] && len(r.seen) < most
+	if fresh {
+		if r.seen == nil {
+			r.seen = map[string]bool{}
+		}
+		r.seen[why] = true
+	}
+	r.mu.Unlock()
+	if fresh {
+		r.Note("retrying: " + why)
+	}
 }
 
 // Explain turns the refusal that stopped a run into what the operator

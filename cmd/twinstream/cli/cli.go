@@ -58,11 +58,11 @@ usage:
   keys list    the producers' key hashes, the secret's primary region and replicas
   keys revoke  remove NAME's keys, or with --sha256 the one whose hash starts with PREFIX
   send         a smoke or load test: send generated records to ingest through the producer
-               client (batches, retries, failover) with a progress line on stderr, then print
-               what was sent, acknowledged (and spilled) and failed, requests, retries,
-               failovers, the rate and latency p50/p90/p99 per request and per batch; the
-               API key is $TWINSTREAM_API_KEY (or --key, which leaves it in the shell's
-               history), never printed
+               client (batches, retries, failover), with a progress line on stderr when it is
+               a terminal, then print what was sent, acknowledged (and spilled) and failed,
+               requests, retries, failovers, the rate and latency p50/p90/p99 per request and
+               per batch; the API key is $TWINSTREAM_API_KEY (or --key, which leaves it in
+               the shell's history), never printed
 
 flags:
   --json       print JSON (status, keys list, send)

@@ -155,7 +155,8 @@ func TestUsage(t *testing.T) {
 		stderr []string
 	}{
 		{nil, cli.ExitUsage, nil, []string{"usage:"}},
-		{[]string{"help"}, cli.ExitOK, []string{"usage:", "exit status:"}, nil},
+		{[]string{"help"}, cli.ExitOK, []string{"usage:", "exit status:", "twinstream send [--url URL]...", "send flags:"}, nil},
+		{[]string{"send", "--help"}, cli.ExitOK, nil, []string{"twinstream send [--url URL]..."}},
 		{[]string{"frob"}, cli.ExitUsage, nil, []string{`unknown command "frob"`, "twinstream help"}},
 		{[]string{"drain"}, cli.ExitUsage, nil, []string{"missing REGION"}},
 		{[]string{"drain", "us-east-1", "us-west-2"}, cli.ExitUsage, nil, []string{`unexpected argument "us-west-2"`}},

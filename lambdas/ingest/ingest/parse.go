@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -155,7 +156,7 @@ func parseNDJSON(body []byte, maxRecords int) ([]input, []badRecord, int, *rejec
 	var bad []badRecord
 	var ids seenIDs
 	for i, l := range lines {
-		if !json.Valid(l.text) {
+		if !validJSON(l.text) {
 			bad = append(bad, badRecord{Index: i, Line: l.no, Reason: "invalid JSON: " + syntaxError(l.text)})
 			continue
 		}
@@ -178,7 +179,7 @@ func parseNDJSON(body []byte, maxRecords int) ([]input, []badRecord, int, *rejec
 }
 
 func parseJSON(body []byte, maxRecords int) ([]input, []badRecord, int, *reject) {
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		return nil, nil, 0, &reject{Error: "invalid JSON body", Detail: syntaxError(body)}
 	}
 	notObject := &reject{Error: `body must be a JSON object {"records":[...]}`}
@@ -186,59 +187,89 @@ func parseJSON(body []byte, maxRecords int) ([]input, []badRecord, int, *reject)
 	if i >= len(body) || body[i] != '{' {
 		return nil, nil, 0, notObject
 	}
-	// Find the last "records" member (duplicates: the last wins, as in
-	// encoding/json), then the spans of its elements.
-	var recs []byte
-	found := false
-	err := eachMember(body[i:], func(key, val []byte) {
-		if keyIs(key, "records") {
-			recs, found = val, true
+	// The last "records" member counts (duplicates: the last wins, as in
+	// encoding/json); its elements are parsed as they are walked.
+	var recs *records
+	_, err := walkMembers(body, i, func(key []byte, v int) int {
+		if !keyIs(key, "records") {
+			return skipValue(body, v)
 		}
+		r, end := readRecords(body, v, maxRecords)
+		recs = &r
+		return end
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, nil, 0, notObject
-	}
-	if !found || string(recs) == "null" {
+	case recs == nil || recs.null:
 		return nil, nil, 0, &reject{Error: "no records"}
-	}
-	if len(recs) == 0 || recs[0] != '[' {
+	case recs.notArray:
 		return nil, nil, 0, &reject{Error: `records must be an array`}
 	}
-	var spans [][]byte
-	for j := skipWS(recs, 1); j < len(recs) && recs[j] != ']'; {
-		end := skipValue(recs, j)
+	if rej := checkCount(recs.n, maxRecords); rej != nil {
+		return nil, nil, 0, rej
+	}
+	if len(recs.bad) > 0 {
+		return nil, recs.bad, recs.n, nil
+	}
+	return recs.ins, nil, recs.n, nil
+}
+
+// records is what the value of a "records" member holds.
+type records struct {
+	null, notArray bool
+	// n counts the elements; ins has one input per element (the zero
+	// input for a bad one) as long as n is within the limit.
+	n   int
+	ins []input
+	bad []badRecord
+}
+
+// readRecords reads the value of a "records" member, which starts at b[v],
+// and returns the index just past it. Elements beyond maxRecords are only
+// counted.
+func readRecords(b []byte, v, maxRecords int) (records, int) {
+	var r records
+	switch {
+	case bytes.HasPrefix(b[v:], []byte("null")):
+		r.null = true
+		return r, v + 4
+	case b[v] != '[':
+		r.notArray = true
+		return r, skipValue(b, v)
+	}
+	var ids seenIDs
+	j := skipWS(b, v+1)
+	for j < len(b) && b[j] != ']' {
+		k := r.n
+		r.n++
+		var end int
+		if r.n > maxRecords {
+			end = skipValue(b, j)
+		} else {
+			var in input
+			var reason string
+			in, reason, end = parseRecordAt(b, j)
+			first, dup := ids.repeat(in.id, k)
+			switch {
+			case reason != "":
+				r.bad = append(r.bad, badRecord{Index: k, Reason: reason})
+				in = input{}
+			case dup:
+				r.bad = append(r.bad, repeated(k, 0, first))
+				in = input{}
+			}
+			r.ins = append(r.ins, in)
+		}
 		if end <= j {
 			break // cannot happen with valid JSON; never loop forever
 		}
-		spans = append(spans, recs[j:end])
-		j = skipWS(recs, end)
-		if j < len(recs) && recs[j] == ',' {
-			j = skipWS(recs, j+1)
+		j = skipWS(b, end)
+		if j < len(b) && b[j] == ',' {
+			j = skipWS(b, j+1)
 		}
 	}
-	if rej := checkCount(len(spans), maxRecords); rej != nil {
-		return nil, nil, 0, rej
-	}
-	ins := make([]input, len(spans))
-	var bad []badRecord
-	var ids seenIDs
-	for k, s := range spans {
-		in, reason := parseRecord(s)
-		j, dup := ids.repeat(in.id, k)
-		switch {
-		case reason != "":
-			bad = append(bad, badRecord{Index: k, Reason: reason})
-			continue
-		case dup:
-			bad = append(bad, repeated(k, 0, j))
-			continue
-		}
-		ins[k] = in
-	}
-	if len(bad) > 0 {
-		return nil, bad, len(ins), nil
-	}
-	return ins, nil, len(ins), nil
+	return r, min(j+1, len(b))
 }
 
 func checkCount(n, max int) *reject {
@@ -268,74 +299,88 @@ func syntaxError(b []byte) string {
 // when the record is not acceptable; the input then holds only the id, when
 // that much is valid (to find ids a request repeats).
 func parseRecord(b []byte) (input, string) {
-	i := skipWS(b, 0)
+	in, reason, _ := parseRecordAt(b, skipWS(b, 0))
+	return in, reason
+}
+
+// parseRecordAt is parseRecord for the value that starts at b[i], and
+// returns the index just past that value too.
+func parseRecordAt(b []byte, i int) (input, string, int) {
 	if i >= len(b) || b[i] != '{' {
-		return input{}, reasonNotObject
+		return input{}, reasonNotObject, skipValue(b, i)
 	}
-	var (
-		in                input
-		data, b64         []byte
-		reason            string
-		idSet, pkSet      bool
-		idJSON, pkJSON    []byte
-		haveData, haveB64 bool
-	)
-	err := eachMember(b[i:], func(key, val []byte) {
+	var f recordFields
+	end, err := walkMembers(b, i, func(key []byte, v int) int {
+		end := skipValue(b, v)
+		val := b[v:end]
 		// Later duplicates win, and null means absent, as with encoding/json
 		// decoding into pointers.
-		isNull := string(val) == "null"
+		if string(val) == "null" {
+			val = nil
+		}
 		switch {
 		case keyIs(key, "id"):
-			idSet, idJSON = !isNull, val
+			f.id = val
 		case keyIs(key, "partitionKey"):
-			pkSet, pkJSON = !isNull, val
+			f.pk = val
 		case keyIs(key, "data"):
-			haveData, data = !isNull, val
+			f.data = val
 		case keyIs(key, "dataBase64"):
-			haveB64, b64 = !isNull, val
+			f.b64 = val
 		}
+		return end
 	})
 	if err != nil {
-		return input{}, reasonNotObject
+		return input{}, reasonNotObject, end
 	}
+	in, reason := f.input()
+	return in, reason, end
+}
+
+// recordFields are the members of a record object that parse reads: each
+// one's JSON value, nil when absent or null.
+type recordFields struct {
+	id, pk, data, b64 []byte
+}
+
+// input checks the fields and makes the record's input, or says why not.
+func (f recordFields) input() (input, string) {
+	var in input
 	// Invalid UTF-8 would silently become U+FFFD when decoded: reject it
 	// rather than change the producer's id or key.
-	if idSet {
-		s, ok := jsonString(idJSON)
+	if f.id != nil {
+		s, ok := jsonString(f.id)
 		switch {
 		case !ok:
 			return input{}, reasonIDType
-		case !utf8.Valid(idJSON) || !record.ValidID(s):
+		case !utf8.Valid(f.id) || !record.ValidID(s):
 			return input{}, reasonID
 		}
 		in.id = s
 	}
 	bad := input{id: in.id}
-	if pkSet {
-		s, ok := jsonString(pkJSON)
+	if f.pk != nil {
+		s, ok := jsonString(f.pk)
 		switch {
 		case !ok:
-			reason = reasonPKType
-		case !utf8.Valid(pkJSON) || !record.ValidPartitionKey(s):
-			reason = reasonPK
+			return bad, reasonPKType
+		case !utf8.Valid(f.pk) || !record.ValidPartitionKey(s):
+			return bad, reasonPK
 		}
 		in.pk = s
 	}
-	if reason != "" {
-		return bad, reason
-	}
 	switch {
-	case haveData && haveB64:
+	case f.data != nil && f.b64 != nil:
 		return bad, reasonBothData
-	case haveData:
+	case f.data != nil:
 		// encoding/json accepts invalid UTF-8 inside strings; JSON text
 		// must be UTF-8 (RFC 8259) and record.Validate insists on it.
-		if !utf8.Valid(data) {
+		if !utf8.Valid(f.data) {
 			return bad, reasonDataUTF8
 		}
-		in.data = compact(data)
-	case haveB64:
-		s, ok := jsonString(b64)
+		in.data = compact(f.data)
+	case f.b64 != nil:
+		s, ok := jsonString(f.b64)
 		if !ok {
 			return bad, reasonBase64
 		}
@@ -382,42 +427,41 @@ func spaced(v []byte) bool {
 
 var errNotObject = errors.New("not a JSON object")
 
-// eachMember calls f for each member of the JSON object that starts at obj[0]
-// ('{'). obj must be valid JSON; the error covers malformed input anyway so
-// that no input can make it read out of bounds.
-func eachMember(obj []byte, f func(key, val []byte)) error {
+// walkMembers walks the members of the JSON object that starts at b[i]
+// ('{'): f reads the value of each, which starts at b[v], and returns the
+// index just past it. walkMembers returns the index just past the object.
+// b must be valid JSON; the error covers malformed input anyway so that no
+// input can make it read out of bounds.
+func walkMembers(b []byte, i int, f func(key []byte, v int) int) (int, error) {
 	bad := errNotObject
-	if len(obj) == 0 || obj[0] != '{' {
-		return bad
+	if i >= len(b) || b[i] != '{' {
+		return i, bad
 	}
-	i := skipWS(obj, 1)
-	for i < len(obj) && obj[i] != '}' {
-		if obj[i] != '"' {
-			return bad
+	i = skipWS(b, i+1)
+	for i < len(b) && b[i] != '}' {
+		if b[i] != '"' {
+			return i, bad
 		}
 		ks := i
-		i = skipString(obj, i)
-		key := obj[ks:i]
-		i = skipWS(obj, i)
-		if i >= len(obj) || obj[i] != ':' {
-			return bad
+		i = skipString(b, i)
+		key := b[ks:i]
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return i, bad
 		}
-		i = skipWS(obj, i+1)
-		if i >= len(obj) {
-			return bad
+		i = skipWS(b, i+1)
+		if i >= len(b) {
+			return i, bad
 		}
-		vs := i
-		i = skipValue(obj, i)
-		f(key, obj[vs:i])
-		i = skipWS(obj, i)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipWS(obj, i+1)
+		i = skipWS(b, max(f(key, i), i))
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
 		}
 	}
-	if i >= len(obj) {
-		return bad
+	if i >= len(b) {
+		return i, bad
 	}
-	return nil
+	return i + 1, nil
 }
 
 // keyIs reports whether the JSON string key (with its quotes) equals name.
@@ -527,13 +571,24 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
+// ulidSize is the length of a generated id (record.IDs: a ULID).
+const ulidSize = 26
+
 // envelopes gives each input its envelope (id, producer, region, receive
 // time, partition key) and encodes them into one buffer. It reports records
 // whose envelope and partition key exceed what Kinesis takes.
 func envelopes(ins []input, producer, region string, now time.Time, newID func() string) ([]record.Envelope, []stream.Entry, []badRecord) {
+	// The buffer is sized once: growing it would copy every envelope.
 	size := 0
 	for _, in := range ins {
-		size += len(in.data) + len(in.id) + len(in.pk) + len(producer) + 172
+		id, pk := len(in.id), len(in.pk)
+		if id == 0 {
+			id = ulidSize // generated
+		}
+		if pk == 0 {
+			pk = id // the id
+		}
+		size += len(in.data) + id + pk + len(producer) + len(region) + 172
 		if in.binary {
 			size += len(in.data)/3 + 4
 		}
@@ -574,4 +629,207 @@ func envelopes(ins []input, producer, region string, now time.Time, newID func()
 		start = ends[i]
 	}
 	return envs, entries, nil
+}
+
+// maxDepth is encoding/json's nesting limit: json.Valid refuses a value
+// nested deeper than this.
+const maxDepth = 10000
+
+// validJSON reports whether b is one JSON value, with json.Valid's answer
+// for every input (whitespace around it, no UTF-8 check inside strings, the
+// same nesting limit), several times faster: json.Valid's scanner calls a
+// function per byte, this one skips string bytes eight at a time. A body is
+// mostly strings.
+func validJSON(b []byte) bool {
+	var stack []byte // '{' or '[' per open container
+	i := skipWS(b, 0)
+	for {
+		// A value starts at b[i].
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if len(stack) == maxDepth {
+				return false
+			}
+			stack = append(stack, c)
+			i = skipWS(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' or ']'
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if c == '{' {
+				if i = validKey(b, i); i < 0 {
+					return false
+				}
+			}
+			continue
+		case c == '"':
+			if i = validString(b, i); i < 0 {
+				return false
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			if i = validNumber(b, i); i < 0 {
+				return false
+			}
+		case c == 't':
+			if !bytes.HasPrefix(b[i:], []byte("true")) {
+				return false
+			}
+			i += 4
+		case c == 'f':
+			if !bytes.HasPrefix(b[i:], []byte("false")) {
+				return false
+			}
+			i += 5
+		case c == 'n':
+			if !bytes.HasPrefix(b[i:], []byte("null")) {
+				return false
+			}
+			i += 4
+		default:
+			return false
+		}
+		// After a value: the end, a comma and the next member or element,
+		// or the end of containers.
+		for {
+			i = skipWS(b, i)
+			if len(stack) == 0 {
+				return i == len(b)
+			}
+			if i >= len(b) {
+				return false
+			}
+			open := stack[len(stack)-1]
+			if b[i] == open+2 {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return false
+			}
+			i = skipWS(b, i+1)
+			if open == '{' {
+				if i = validKey(b, i); i < 0 {
+					return false
+				}
+			}
+			break
+		}
+	}
+}
+
+// validKey checks a member's key and colon at b[i] and returns the index of
+// its value (after whitespace), or -1.
+func validKey(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = validString(b, i); i < 0 {
+		return -1
+	}
+	if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return skipWS(b, i+1)
+}
+
+// Masks for testing eight bytes at a time.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// validString checks the string at b[i] ('"') as json.Valid does (any byte
+// but a control character, escapes \" \\ \/ \b \f \n \r \t \uXXXX) and
+// returns the index just past it, or -1.
+func validString(b []byte, i int) int {
+	for i++; i < len(b); {
+		if i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q, bs := x^('"'*ones), x^('\\'*ones)
+			// No byte < 0x20, '"' or '\': exact as a whole (a borrow
+			// only starts at a byte the test finds).
+			if ((x-0x20*ones)&^x|(q-ones)&^q|(bs-ones)&^bs)&highs == 0 {
+				i += 8
+				continue
+			}
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c == '\\':
+			if i+1 >= len(b) {
+				return -1
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) {
+					return -1
+				}
+				for _, h := range b[i+2 : i+6] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return -1
+					}
+				}
+				i += 6
+			default:
+				return -1
+			}
+		case c < 0x20:
+			return -1
+		default:
+			i++
+		}
+	}
+	return -1
+}
+
+// validNumber checks the number at b[i] (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?)
+// and returns the index just past it, or -1. What follows is the caller's.
+func validNumber(b []byte, i int) int {
+	if b[i] == '-' {
+		if i++; i >= len(b) {
+			return -1
+		}
+	}
+	switch {
+	case b[i] == '0':
+		i++
+	case b[i] >= '1' && b[i] <= '9':
+		i = skipDigits(b, i+1)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := skipDigits(b, i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+// skipDigits returns the index of the first non-digit at or after i.
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }

@@ -247,7 +247,7 @@ func (e *Envelope) Append(dst []byte) []byte {
 	dst = append(dst, `,"region":`...)
 	dst = appendString(dst, e.Region)
 	dst = append(dst, `,"receivedAt":"`...)
-	dst = e.ReceivedAt.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	dst = appendTime(dst, e.ReceivedAt)
 	dst = append(dst, `","partitionKey":`...)
 	dst = appendString(dst, e.PartitionKey)
 	dst = append(dst, `,"encoding":`...)
@@ -267,6 +267,9 @@ func appendData(dst, data []byte) []byte {
 	if len(data) == 0 {
 		return append(dst, "null"...)
 	}
+	if bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
+		return append(dst, data...) // as it must be; IndexAny is slower
+	}
 	for {
 		i := bytes.IndexAny(data, "\r\n")
 		if i < 0 {
@@ -275,6 +278,24 @@ func appendData(dst, data []byte) []byte {
 		dst = append(dst, data[:i]...)
 		data = data[i+1:]
 	}
+}
+
+// appendTime appends t in UTC as 2006-01-02T15:04:05.000Z, what
+// AppendFormat gives for that layout, several times faster (once per
+// envelope); years outside 0-9999 are left to AppendFormat.
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	}
+	h, mi, s := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	return append(dst,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 // MarshalJSON makes encoding/json use the same form as Append.

@@ -103,9 +103,13 @@ func TestRIEIngest(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || body.Spilled != 3 {
 		t.Fatalf("with Kinesis down: got %d %s, want 202 with 3 spilled", resp.StatusCode, resp.Body)
 	}
-	objs, err := s3s.Objects(ctx, spillBucket, "spill/region=us-east-1/")
+	objs, err := s3s.Objects(ctx, spillBucket, "spill/")
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("spill objects: got %d (%v), want 1", len(objs), err)
+	}
+	// spill/<hash>/region=/dt=/hr=/<request id>.ndjson
+	if p := strings.Split(objs[0].Key, "/"); len(p) != 6 || len(p[1]) != 2 || p[2] != "region="+region {
+		t.Errorf("spill key %q, want spill/<2 hex>/region=%s/dt=.../hr=.../<id>.ndjson", objs[0].Key, region)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math"
@@ -639,8 +640,26 @@ func (h *Handler) spill(ctx, base context.Context, now time.Time, entries []stre
 }
 
 // SpillKey is the key of a spill object:
-// <prefix>/region=<r>/dt=<yyyy-mm-dd>/hr=<hh>/<request id>.ndjson (UTC).
+// <prefix>/<xx>/region=<r>/dt=<yyyy-mm-dd>/hr=<hh>/<request id>.ndjson
+// (UTC), where xx is spillPartition(requestID). S3 serves about 3,500 PUTs
+// (and DELETEs) per second per partitioned prefix, and splits partitions
+// by key range: keys that begin with the time all land at the end of one
+// range, so a region-wide outage would spill through one partition. The
+// hash right after the prefix spreads them evenly over 256 prefixes,
+// under each of which keys still sort by time.
 func SpillKey(prefix, region string, t time.Time, requestID string) string {
 	t = t.UTC()
-	return prefix + "/region=" + region + "/dt=" + t.Format("2006-01-02") + "/hr=" + t.Format("15") + "/" + requestID + ".ndjson"
+	return prefix + "/" + spillPartition(requestID) + "/region=" + region + "/dt=" + t.Format("2006-01-02") + "/hr=" + t.Format("15") + "/" + requestID + ".ndjson"
+}
+
+// spillPartition is the hash prefix of a spill key: two hex digits of the
+// request id's FNV-1a hash, folded to 8 bits, "00" to "ff".
+func spillPartition(requestID string) string {
+	h := fnv.New32a()
+	io.WriteString(h, requestID)
+	v := h.Sum32()
+	v ^= v >> 16
+	v ^= v >> 8
+	const hex = "0123456789abcdef"
+	return string([]byte{hex[v>>4&0xf], hex[v&0xf]})
 }

@@ -8,6 +8,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/twinstream/twinstream/cmd/twinstream/pipeline"
@@ -217,8 +219,10 @@ func (c *Collector) stream(ctx context.Context, reg *pipeline.Region) Stream {
 }
 
 // spill counts the objects under the spill prefix and finds the oldest.
-// Spill keys sort by time (prefix/region=/dt=/hr=/ULID), so the first page
-// holds the oldest even when the scan stops at the limit.
+// When the count stops at the limit, the objects listed are not the oldest:
+// ingest spreads spill keys over hash prefixes
+// (<prefix>/<2 hex>/region=/dt=/hr=/<ULID>.ndjson), and keys sort by time
+// only under each of them; oldestSpill then reads the first of each.
 func (c *Collector) spill(ctx context.Context, reg *pipeline.Region) Spill {
 	s := Spill{Bucket: reg.SpillBucket, Prefix: reg.SpillPrefix}
 	limit := c.SpillScanLimit
@@ -251,10 +255,88 @@ func (c *Collector) spill(ctx context.Context, reg *pipeline.Region) Spill {
 		}
 		token = out.NextContinuationToken
 	}
+	if s.AtLeast {
+		oldest, err := c.oldestSpill(ctx, reg.Name, reg.SpillBucket, prefix)
+		if err != nil {
+			s.Error = err.Error()
+			return s
+		}
+		if oldest != nil && (s.Oldest == nil || oldest.Before(*s.Oldest)) {
+			s.Oldest = oldest
+		}
+	}
 	if s.Oldest != nil {
 		s.OldestAgeSeconds = c.now().Sub(*s.Oldest).Round(time.Second).Seconds()
 	}
 	return s
+}
+
+// spillListers bounds oldestSpill's concurrent listings (one per hash
+// prefix, 256 with ingest's layout).
+const spillListers = 16
+
+// oldestSpill returns the oldest LastModified among the objects right
+// under prefix and the first object under each prefix one level below it:
+// the oldest of all, as long as keys sort by time under each of those
+// prefixes (ingest's layout, and the layout before the hash prefix, whose
+// one sub-prefix was region=<r>/).
+func (c *Collector) oldestSpill(ctx context.Context, region, bucket, prefix string) (*time.Time, error) {
+	var (
+		mu     sync.Mutex
+		oldest *time.Time
+	)
+	consider := func(objs []s3types.Object) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, o := range objs {
+			if t := o.LastModified; t != nil && (oldest == nil || t.Before(*oldest)) {
+				tt := t.UTC()
+				oldest = &tt
+			}
+		}
+	}
+	var subs []string
+	var token *string
+	for {
+		cctx, cancel := c.call(ctx)
+		out, err := c.S3(region).ListObjectsV2(cctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix),
+			Delimiter: aws.String("/"), ContinuationToken: token})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s by prefix: %w", bucket, prefix, err)
+		}
+		consider(out.Contents)
+		for _, cp := range out.CommonPrefixes {
+			subs = append(subs, aws.ToString(cp.Prefix))
+		}
+		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
+			break
+		}
+		token = out.NextContinuationToken
+	}
+	errs := make([]error, len(subs))
+	sem := make(chan struct{}, spillListers)
+	var wg sync.WaitGroup
+	for i, sub := range subs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			cctx, cancel := c.call(ctx)
+			defer cancel()
+			out, err := c.S3(region).ListObjectsV2(cctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(sub), MaxKeys: aws.Int32(1)})
+			if err != nil {
+				errs[i] = fmt.Errorf("list s3://%s/%s: %w", bucket, sub, err)
+				return
+			}
+			consider(out.Contents)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return oldest, nil
 }
 
 func (c *Collector) queue(ctx context.Context, region, url string) Queue {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,22 +101,14 @@ func newWorld(t *testing.T, skip ...string) *world {
 			})
 		},
 		S3: func(string) status.S3 {
-			// Two objects per page, so a listing takes pages.
 			return s3Func(func(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
 				if err := w.fail["s3"]; err != nil {
 					return nil, err
 				}
-				if *in.Prefix != "spill/" {
-					return nil, fmt.Errorf("listed prefix %q, want spill/", *in.Prefix)
+				if !strings.HasPrefix(*in.Prefix, "spill/") {
+					return nil, fmt.Errorf("listed prefix %q, want spill/ or below", *in.Prefix)
 				}
-				objs := w.spill[*in.Bucket]
-				from, _ := strconv.Atoi(aws.ToString(in.ContinuationToken))
-				to := min(len(objs), from+2)
-				out := &s3.ListObjectsV2Output{Contents: objs[from:to], IsTruncated: aws.Bool(to < len(objs))}
-				if to < len(objs) {
-					out.NextContinuationToken = aws.String(strconv.Itoa(to))
-				}
-				return out, nil
+				return listObjects(w.spill[*in.Bucket], in), nil
 			})
 		},
 		SQS: func(string) status.SQS {
@@ -221,15 +214,63 @@ func TestStatusHalfDrained(t *testing.T) {
 	}
 }
 
+// listObjects answers ListObjectsV2 as S3 does, over objs: keys in order,
+// under the prefix, grouped by the delimiter, within MaxKeys; at most two
+// per page, so a listing takes pages.
+func listObjects(objs []s3types.Object, in *s3.ListObjectsV2Input) *s3.ListObjectsV2Output {
+	objs = slices.Clone(objs)
+	slices.SortFunc(objs, func(a, b s3types.Object) int { return strings.Compare(*a.Key, *b.Key) })
+	type entry struct {
+		obj    *s3types.Object
+		prefix string
+	}
+	var entries []entry
+	for i, o := range objs {
+		rest, ok := strings.CutPrefix(*o.Key, *in.Prefix)
+		if !ok {
+			continue
+		}
+		if d := aws.ToString(in.Delimiter); d != "" {
+			if j := strings.Index(rest, d); j >= 0 {
+				p := *in.Prefix + rest[:j+len(d)]
+				if len(entries) == 0 || entries[len(entries)-1].prefix != p {
+					entries = append(entries, entry{prefix: p})
+				}
+				continue
+			}
+		}
+		entries = append(entries, entry{obj: &objs[i]})
+	}
+	page := 2
+	if in.MaxKeys != nil {
+		page = min(page, int(*in.MaxKeys))
+	}
+	from, _ := strconv.Atoi(aws.ToString(in.ContinuationToken))
+	to := min(len(entries), from+page)
+	out := &s3.ListObjectsV2Output{IsTruncated: aws.Bool(to < len(entries))}
+	for _, e := range entries[from:to] {
+		if e.obj != nil {
+			out.Contents = append(out.Contents, *e.obj)
+		} else {
+			out.CommonPrefixes = append(out.CommonPrefixes, s3types.CommonPrefix{Prefix: aws.String(e.prefix)})
+		}
+	}
+	if to < len(entries) {
+		out.NextContinuationToken = aws.String(strconv.Itoa(to))
+	}
+	return out
+}
+
 func TestStatusAttention(t *testing.T) {
 	w := newWorld(t)
 	east := w.p.Region("us-east-1")
 	w.ga.SetHealth(east.EndpointGroupARN, "UNHEALTHY")
 	w.streams[east.StreamName] = "UPDATING"
+	// Ingest's keys: a hash prefix first, so the oldest need not list first.
 	w.spill[east.SpillBucket] = []s3types.Object{
-		{Key: aws.String("spill/region=us-east-1/dt=2026-12-01/hr=11/01A.ndjson"), LastModified: aws.Time(now.Add(-45 * time.Minute))},
-		{Key: aws.String("spill/region=us-east-1/dt=2026-12-01/hr=11/01B.ndjson"), LastModified: aws.Time(now.Add(-30 * time.Minute))},
-		{Key: aws.String("spill/region=us-east-1/dt=2026-12-01/hr=11/01C.ndjson"), LastModified: aws.Time(now.Add(-20 * time.Minute))},
+		{Key: aws.String("spill/f0/region=us-east-1/dt=2026-12-01/hr=11/01A.ndjson"), LastModified: aws.Time(now.Add(-45 * time.Minute))},
+		{Key: aws.String("spill/0a/region=us-east-1/dt=2026-12-01/hr=11/01B.ndjson"), LastModified: aws.Time(now.Add(-30 * time.Minute))},
+		{Key: aws.String("spill/3c/region=us-east-1/dt=2026-12-01/hr=11/01C.ndjson"), LastModified: aws.Time(now.Add(-20 * time.Minute))},
 	}
 	w.queues[east.ReplayDeadLetterQueue] = 2
 	w.queues[w.p.Region("us-west-2").ProcessorFailureQueue] = 1
@@ -249,6 +290,16 @@ func TestStatusAttention(t *testing.T) {
 	r, _ = w.collect(t)
 	if s := r.Regions[0].Spill; s.Objects != 2 || !s.AtLeast || s.OldestAgeSeconds != 2700 {
 		t.Errorf("spill at the scan limit: got %+v, want at least 2 and the oldest still found", s)
+	}
+
+	// Keys of the layout before the hash prefix (an object left from an
+	// earlier release) count the same way.
+	w.spill[east.SpillBucket] = append(w.spill[east.SpillBucket],
+		s3types.Object{Key: aws.String("spill/region=us-east-1/dt=2026-12-01/hr=10/01Z.ndjson"), LastModified: aws.Time(now.Add(-90 * time.Minute))},
+		s3types.Object{Key: aws.String("spill/region=us-east-1/dt=2026-12-01/hr=11/01Y.ndjson"), LastModified: aws.Time(now.Add(-10 * time.Minute))})
+	r, _ = w.collect(t)
+	if s := r.Regions[0].Spill; s.Objects != 2 || !s.AtLeast || s.OldestAgeSeconds != 5400 {
+		t.Errorf("spill at the scan limit, both layouts: got %+v, want at least 2 and the oldest, 5400 s", s)
 	}
 }
 

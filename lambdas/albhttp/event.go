@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 
@@ -228,12 +229,15 @@ func unquoteString(p []byte, i int) (s string, end int, ok bool) {
 		if i+8 <= len(p) {
 			x := binary.LittleEndian.Uint64(p[i:])
 			quote, bs := x^('"'*ones), x^('\\'*ones)
-			// No byte >= 0x80, < 0x20, '"' or '\' (each test exact as a
-			// whole: a borrow only starts at a byte it finds).
-			if (x|(x-0x20*ones)&^x|(quote-ones)&^quote|(bs-ones)&^bs)&highs == 0 {
+			// The high bit of each byte >= 0x80, < 0x20, '"' or '\'; the
+			// lowest one set marks the first such byte (a borrow only
+			// carries into the bytes after the one that starts it).
+			m := (x | (x-0x20*ones)&^x | (quote-ones)&^quote | (bs-ones)&^bs) & highs
+			if m == 0 {
 				i += 8
 				continue
 			}
+			i += bits.TrailingZeros64(m) / 8
 		}
 		switch c := p[i]; {
 		case c == '"':

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/http"
 	"strconv"
 	"time"
@@ -751,12 +752,15 @@ func validString(b []byte, i int) int {
 		if i+8 <= len(b) {
 			x := binary.LittleEndian.Uint64(b[i:])
 			q, bs := x^('"'*ones), x^('\\'*ones)
-			// No byte < 0x20, '"' or '\': exact as a whole (a borrow
-			// only starts at a byte the test finds).
-			if ((x-0x20*ones)&^x|(q-ones)&^q|(bs-ones)&^bs)&highs == 0 {
+			// The high bit of each byte < 0x20, '"' or '\'; the lowest
+			// one set marks the first such byte (a borrow only carries
+			// into the bytes after the one that starts it).
+			m := ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs) & highs
+			if m == 0 {
 				i += 8
 				continue
 			}
+			i += bits.TrailingZeros64(m) / 8
 		}
 		switch c := b[i]; {
 		case c == '"':

@@ -37,6 +37,18 @@ func TestValidJSON(t *testing.T) {
 			}
 		})
 	}
+	// Each kind of byte at each place of the first words of a string,
+	// where validString switches between eight bytes at a time and one.
+	for _, sp := range []string{`\"`, `\\`, `\/`, `\u0041`, `\u00`, `\x`, `\`, `"`, "\x01", "\x1f", "\x7f", "\x80", "\xff", "é", " "} {
+		for pos := range 18 {
+			for _, tail := range []int{0, 1, 7, 8, 9} {
+				b := []byte(`["` + strings.Repeat("a", pos) + sp + strings.Repeat("b", tail) + `"]`)
+				if got, want := validJSON(b), json.Valid(b); got != want {
+					t.Errorf("validJSON(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
 	// The benchmark's body, and every prefix of a record of it.
 	body := benchBody(3)
 	if !validJSON([]byte(body)) {

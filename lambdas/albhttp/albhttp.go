@@ -29,7 +29,8 @@ type Func func(context.Context, events.ALBTargetGroupRequest) (events.ALBTargetG
 
 // Invoke decodes the ALB event in payload (DecodeEvent), calls f and
 // encodes its response as the runtime's reflection path does (encoding/json,
-// no HTML escaping, no final newline): the same bytes and the same errors.
+// no HTML escaping, no final newline; see appendResponse): the same bytes
+// and the same errors.
 func (f Func) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	ev, err := DecodeEvent(payload)
 	if err != nil {
@@ -39,13 +40,7 @@ func (f Func) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(resp); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return appendResponse(make([]byte, 0, len(resp.Body)+len(resp.Body)/8+512), resp), nil
 }
 
 // Handler returns a Lambda handler for an ALB target group that serves h.

@@ -239,6 +239,9 @@ func readRecords(b []byte, v, maxRecords int) (records, int) {
 		r.notArray = true
 		return r, skipValue(b, v)
 	}
+	// Sized for records of a few hundred bytes, so most requests never
+	// grow it.
+	r.ins = make([]input, 0, min(maxRecords, (len(b)-v)/128+1))
 	var ids seenIDs
 	j := skipWS(b, v+1)
 	for j < len(b) && b[j] != ']' {

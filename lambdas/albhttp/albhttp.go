@@ -27,12 +27,12 @@ import (
 // times byte by byte.
 type Func func(context.Context, events.ALBTargetGroupRequest) (events.ALBTargetGroupResponse, error)
 
-// Invoke decodes the ALB event in payload (DecodeEvent), calls f and
+// Invoke decodes the ALB event in payload (decodeEvent), calls f and
 // encodes its response as the runtime's reflection path does (encoding/json,
 // no HTML escaping, no final newline; see appendResponse): the same bytes
 // and the same errors.
 func (f Func) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	ev, err := DecodeEvent(payload)
+	ev, err := decodeEvent(payload)
 	if err != nil {
 		return nil, err
 	}

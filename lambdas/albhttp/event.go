@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// DecodeEvent decodes a Lambda payload holding an ALB event exactly as
+// decodeEvent decodes a Lambda payload holding an ALB event exactly as
 // Lambda's Go runtime does (aws-lambda-go: encoding/json's Decoder, first
 // value of the payload), with the same result and the same error for every
 // payload. It is faster for a large body: encoding/json scans the body's
@@ -19,7 +19,7 @@ import (
 // payload, unescaped in one pass, and encoding/json decodes only the rest
 // (method, path, headers: about 1 KB). Any payload that is not the plain
 // case (see fastDecode) is left to encoding/json whole.
-func DecodeEvent(payload []byte) (events.ALBTargetGroupRequest, error) {
+func decodeEvent(payload []byte) (events.ALBTargetGroupRequest, error) {
 	if ev, ok := fastDecode(payload); ok {
 		return ev, nil
 	}

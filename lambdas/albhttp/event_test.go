@@ -27,16 +27,16 @@ func runtimeDecode(p []byte) (events.ALBTargetGroupRequest, error) {
 	return ev, err
 }
 
-// checkDecode fails unless DecodeEvent gives the runtime's result for p.
+// checkDecode fails unless decodeEvent gives the runtime's result for p.
 func checkDecode(t *testing.T, p []byte) {
 	t.Helper()
-	got, gotErr := DecodeEvent(p)
+	got, gotErr := decodeEvent(p)
 	want, wantErr := runtimeDecode(p)
 	switch {
 	case (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error():
-		t.Fatalf("DecodeEvent(%.200q): got error %v, want %v", p, gotErr, wantErr)
+		t.Fatalf("decodeEvent(%.200q): got error %v, want %v", p, gotErr, wantErr)
 	case gotErr == nil && !reflect.DeepEqual(got, want):
-		t.Fatalf("DecodeEvent(%.200q):\ngot  %+v\nwant %+v", p, got, want)
+		t.Fatalf("decodeEvent(%.200q):\ngot  %+v\nwant %+v", p, got, want)
 	}
 }
 
@@ -115,7 +115,7 @@ func TestDecodeEvent(t *testing.T) {
 	}
 }
 
-// FuzzDecodeEvent checks DecodeEvent against the runtime's decoding: the
+// FuzzDecodeEvent checks decodeEvent against the runtime's decoding: the
 // same event or the same error, for any payload.
 func FuzzDecodeEvent(f *testing.F) {
 	for _, tt := range decodeCases {

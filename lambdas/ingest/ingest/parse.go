@@ -315,7 +315,7 @@ func parseRecordAt(b []byte, i int) (input, string, int) {
 	}
 	var f recordFields
 	end, err := walkMembers(b, i, func(key []byte, v int) int {
-		end := skipValue(b, v)
+		end, spaced := skipValueSpaced(b, v)
 		val := b[v:end]
 		// Later duplicates win, and null means absent, as with encoding/json
 		// decoding into pointers.
@@ -328,7 +328,7 @@ func parseRecordAt(b []byte, i int) (input, string, int) {
 		case keyIs(key, "partitionKey"):
 			f.pk = val
 		case keyIs(key, "data"):
-			f.data = val
+			f.data, f.spaced = val, spaced
 		case keyIs(key, "dataBase64"):
 			f.b64 = val
 		}
@@ -345,6 +345,8 @@ func parseRecordAt(b []byte, i int) (input, string, int) {
 // one's JSON value, nil when absent or null.
 type recordFields struct {
 	id, pk, data, b64 []byte
+	// spaced: data has whitespace outside its strings.
+	spaced bool
 }
 
 // input checks the fields and makes the record's input, or says why not.
@@ -382,7 +384,7 @@ func (f recordFields) input() (input, string) {
 		if !utf8.Valid(f.data) {
 			return bad, reasonDataUTF8
 		}
-		in.data = compact(f.data)
+		in.data = compact(f.data, f.spaced)
 	case f.b64 != nil:
 		s, ok := jsonString(f.b64)
 		if !ok {
@@ -399,10 +401,11 @@ func (f recordFields) input() (input, string) {
 	return in, ""
 }
 
-// compact returns the JSON value v without insignificant whitespace. Most
-// payloads are compact already; they are returned as they are.
-func compact(v []byte) []byte {
-	if !spaced(v) {
+// compact returns the JSON value v without insignificant whitespace, which
+// it has when spaced (skipValueSpaced found it). Most payloads are compact
+// already; they are returned as they are.
+func compact(v []byte, spaced bool) []byte {
+	if !spaced {
 		return v
 	}
 	var buf bytes.Buffer
@@ -412,21 +415,6 @@ func compact(v []byte) []byte {
 		return v
 	}
 	return buf.Bytes()
-}
-
-// spaced reports whether the JSON value v has whitespace outside strings.
-func spaced(v []byte) bool {
-	for i := 0; i < len(v); {
-		switch v[i] {
-		case '"':
-			i = skipString(v, i)
-			continue
-		case ' ', '\t', '\r', '\n':
-			return true
-		}
-		i++
-	}
-	return false
 }
 
 var errNotObject = errors.New("not a JSON object")
@@ -537,13 +525,20 @@ func skipString(b []byte, i int) int {
 // It tracks nesting with a counter, not recursion, so deep input cannot
 // exhaust the stack.
 func skipValue(b []byte, i int) int {
+	end, _ := skipValueSpaced(b, i)
+	return end
+}
+
+// skipValueSpaced is skipValue, and also reports whether the value has
+// whitespace outside its strings (which compact removes).
+func skipValueSpaced(b []byte, i int) (end int, spaced bool) {
 	depth := 0
 	for i < len(b) {
 		switch b[i] {
 		case '"':
 			i = skipString(b, i)
 			if depth == 0 {
-				return i
+				return i, spaced
 			}
 			continue
 		case '{', '[':
@@ -551,11 +546,16 @@ func skipValue(b []byte, i int) int {
 		case '}', ']':
 			depth--
 			if depth <= 0 {
-				return i + 1
+				return i + 1, spaced
 			}
-		case ' ', '\t', '\r', '\n', ',', ':':
+		case ' ', '\t', '\r', '\n':
 			if depth == 0 {
-				return i
+				return i, spaced
+			}
+			spaced = true
+		case ',', ':':
+			if depth == 0 {
+				return i, spaced
 			}
 		default:
 			if depth == 0 {
@@ -563,16 +563,16 @@ func skipValue(b []byte, i int) int {
 				for i < len(b) {
 					switch b[i] {
 					case ' ', '\t', '\r', '\n', ',', ':', '}', ']':
-						return i
+						return i, spaced
 					}
 					i++
 				}
-				return i
+				return i, spaced
 			}
 		}
 		i++
 	}
-	return i
+	return i, spaced
 }
 
 // ulidSize is the length of a generated id (record.IDs: a ULID).

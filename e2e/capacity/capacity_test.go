@@ -175,9 +175,14 @@ func TestNeeds(t *testing.T) {
 	if len(got) == 0 || got[0] != "ingest reserved concurrency" {
 		t.Errorf("just past the sustainable rate (limit %s): got %v over, want ingest reserved concurrency first", s.Component, got)
 	}
-	spill := in.Needs(f, 3500*100*1.01)
-	if !slices.Contains(over(spill), "spill PUTs while Kinesis is down") {
-		t.Errorf("at 353,500 records/s in requests of 100: got %v over, want the spill's 3,500 PUT/s", over(spill))
+	// One spill object per request of 100 records, 3,500 PUT/s per
+	// partition, SpillPrefixes partitions.
+	limit := 3500 * in.SpillPrefixes.Value * 100
+	if got := over(in.Needs(f, limit*0.99)); slices.Contains(got, "spill PUTs while Kinesis is down") {
+		t.Errorf("at %.0f records/s in requests of 100: got %v over, want the spill within %v partitions' PUT/s", limit*0.99, got, in.SpillPrefixes.Value)
+	}
+	if got := over(in.Needs(f, limit*1.01)); !slices.Contains(got, "spill PUTs while Kinesis is down") {
+		t.Errorf("at %.0f records/s in requests of 100: got %v over, want the spill's %v x 3,500 PUT/s", limit*1.01, got, in.SpillPrefixes.Value)
 	}
 }
 

@@ -190,7 +190,7 @@ func DefaultInputs() Inputs {
 		RefRate:   Figure{3000, "records/s", "load per region the costs are quoted at (both regions active)", Chosen, "the drill's rate (e2e/drill highRate, make drill)", ""},
 		BatchSize: Figure{100, "records", "records per request (the client's load default and the drill's), fewer when the ALB's 1 MB body is full", Setting, "client/load DefaultBatchSize", ""},
 
-		IngestPerCore:    Figure{393000, "records/s", "ingest CPU per core, 500 records of 200-byte JSON per request (lowest of the run)", Measured, "make bench, BenchmarkServe200B, 2026-12-01 (README Performance)", ""},
+		IngestPerCore:    Figure{480000, "records/s", "ingest CPU per core through the ALB event adapter, 500 records of 200-byte JSON per request (lowest median of the three body forms, NDJSON in base64, over two runs)", Measured, "go test -run '^$' -bench ALB -benchmem -cpu 1 -count 3 ./lambdas/ingest/ingest (records/cpu-s), 2026-12-02", ""},
 		ProcessorPerCore: Figure{138000, "records/s", "processor CPU per core, decode + gzip + fake S3, packing off (lowest of the run); the same figure is used with packing on until pack's benchmark lands", Measured, "make bench, BenchmarkProcess, 2026-12-01 (README Performance)", ""},
 		GzipPerCore:      Figure{333e6, "bytes/s", "gzip (klauspost/compress) of a batch of envelopes, per core: the packing cost on ingest (until pack's codec is measured)", Measured, "make bench, gzip of one batch, 2026-12-01 (README Performance)", ""},
 		SinkGzipRatio:    Figure{0.150, "", "gzip'd / raw size of a processor batch of 200-byte JSON envelopes", Measured, "make bench, gzip of one batch, 2026-12-01 (README Performance)", ""},
@@ -201,8 +201,8 @@ func DefaultInputs() Inputs {
 		PackHeaderBytes: Figure{16, "bytes", "per packed record: magic, version, codec and length fields", Placeholder, "replace with docs/packed-format.md's header size", ""},
 		PackMaxBytes:    Figure{1 << 20, "bytes", "most bytes of one packed Kinesis record (Kinesis' 1 MiB record)", Placeholder, "replace with pack's cap", ""},
 
-		SpillPrefixes:     Figure{1, "partitions", "S3 partitions spill keys spread over: 1 is today's layout (one time prefix per hour)", Placeholder, "replace with hot's hashed fan-out once S3 has partitioned it (S3 splits partitions under sustained load, not at once)", ""},
-		ReplayPerInvocSec: Figure{1000, "records/s", "records one replay invocation writes back per second (GetObject + PutRecords + DeleteObject per spill object of one request)", Placeholder, "replace with hot's replay drain benchmark", ""},
+		SpillPrefixes:     Figure{256, "partitions", "S3 partitions spill keys can spread over: 256 hashed prefixes right after spill/ (ingest.SpillKey); S3 splits partitions under sustained load, not at once, so the first minutes of an outage get fewer", Setting, "lambdas/ingest/ingest SpillKey: <prefix>/<2 hex of FNV-1a of the request id>/region=...", ""},
+		ReplayPerInvocSec: Figure{4100, "records/s", "records one replay invocation writes back per second: spill objects of 500 records, S3 GET and DELETE 30 ms each, PutRecords 50 ms, CPU at 512 MB (0.289 vCPU): 122 ms per object", Measured, "go test -run '^$' -bench ReplayDrain -benchmem -cpu 1 -count 3 ./lambdas/replay/replay (8.4-8.6 objects/s with the latencies assumed there), 2026-12-02", ""},
 
 		IngestReserved:    Figure{200, "", "ingest reserved concurrency", Setting, "stacks DefaultIngestReservedConcurrency", ""},
 		IngestMemoryMB:    Figure{1024, "MB", "ingest memory", Setting, "stacks pipelineIngestMemory", ""},

@@ -110,24 +110,32 @@ func (p *parser) raw() ([]byte, bool) {
 		return nil, false
 	}
 	start := p.i + 1
-	ascii := true
-	for i := start; i < len(p.b); i++ {
-		switch c := p.b[i]; {
-		case c == '"':
-			s := p.b[start:i]
-			if !ascii && !utf8.Valid(s) {
-				return nil, false
-			}
-			p.i = i + 1
-			return s, true
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
+	var or byte // of every byte: 0x80 set when one is not ASCII
+	i := start
+	for i < len(p.b) && !special[p.b[i]] {
+		or |= p.b[i]
+		i++
 	}
-	return nil, false
+	if i >= len(p.b) || p.b[i] != '"' {
+		return nil, false
+	}
+	s := p.b[start:i]
+	if or >= utf8.RuneSelf && !utf8.Valid(s) {
+		return nil, false
+	}
+	p.i = i + 1
+	return s, true
 }
+
+// special marks the bytes that end the plain run of a JSON string: the
+// quote, the backslash, and the control characters a string may not hold.
+var special = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // str is raw as a string; cache, when given, holds the last string made for
 // this field, reused when equal.
@@ -294,6 +302,12 @@ func (p *parser) key(i int) int {
 // skipStr returns the index after the JSON string at b[i] ('"'), or -1.
 func skipStr(b []byte, i int) int {
 	for i++; i < len(b); i++ {
+		for i < len(b) && !special[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return -1
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1

@@ -259,7 +259,7 @@ func (e *Envelope) Append(dst []byte) []byte {
 	dst = append(dst, `,"region":`...)
 	dst = appendString(dst, e.Region)
 	dst = append(dst, `,"receivedAt":"`...)
-	dst = e.ReceivedAt.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	dst = appendTime(dst, e.ReceivedAt)
 	dst = append(dst, `","partitionKey":`...)
 	dst = appendString(dst, e.PartitionKey)
 	dst = append(dst, `,"encoding":`...)
@@ -272,12 +272,35 @@ func (e *Envelope) Append(dst []byte) []byte {
 	return append(dst, '}')
 }
 
+// timeLayout is how Append writes receivedAt.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendTime appends t in UTC as timeLayout does; by hand, because the
+// layout interpreter was a third of Append's time.
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(dst, timeLayout)
+	}
+	h, mi, s := t.Clock()
+	ms := t.Nanosecond() / int(time.Millisecond)
+	return append(dst,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
+		byte('0'+s/10), byte('0'+s%10), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
+
 // appendData appends JSON data, keeping the line one line even when the
 // caller broke Append's contract: empty data becomes null, and CR/LF (which
 // valid JSON holds only as whitespace between tokens) are dropped.
 func appendData(dst, data []byte) []byte {
 	if len(data) == 0 {
 		return append(dst, "null"...)
+	}
+	if bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
+		return append(dst, data...) // as it should be: two vector scans
 	}
 	for {
 		i := bytes.IndexAny(data, "\r\n")

@@ -605,3 +605,21 @@ func TestHasSpace(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTime: the hand-written time matches the layout's, years 0-9999,
+// and falls back to it outside them.
+func TestAppendTime(t *testing.T) {
+	for _, at := range []time.Time{
+		{},
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 2, 29, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2026, 12, 1, 10, 5, 4, 7e6, time.FixedZone("x", -3*3600-1800)),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, want := string(appendTime(nil, at)), at.UTC().Format(timeLayout); got != want {
+			t.Errorf("appendTime(%v): got %s, want %s", at, got, want)
+		}
+	}
+}

@@ -181,12 +181,12 @@ func streamIDs(t *testing.T, ctx context.Context, k *standin.Kinesis) ([]standin
 	if err != nil {
 		t.Fatalf("read stream: %v", err)
 	}
+	envs, err := standin.Envelopes(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]bool{}
-	for _, r := range recs {
-		e, err := record.Decode(r.Data)
-		if err != nil {
-			t.Fatalf("stream record %s: %v", r.SequenceNumber, err)
-		}
+	for _, e := range envs {
 		ids[e.ID] = true
 	}
 	return recs, ids

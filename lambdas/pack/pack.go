@@ -180,6 +180,9 @@ func Decode(buf, data []byte) ([]byte, error) {
 // NewBuffer returns a buffer for Decode.
 func NewBuffer() []byte { return make([]byte, 0, MaxBody) }
 
+// buffers are Unpack's.
+var buffers = sync.Pool{New: func() any { b := NewBuffer(); return &b }}
+
 // Lines yields the lines of a body, without their '\n': every line between
 // newlines, and the text after the last one when there is any. An empty line
 // is yielded too (it is not an envelope: the reader reports it).
@@ -207,11 +210,13 @@ func Unpack(data []byte) ([][]byte, error) {
 	if !IsPacked(data) {
 		return [][]byte{data}, nil
 	}
-	body, err := Decode(nil, data)
+	buf := buffers.Get().(*[]byte)
+	defer buffers.Put(buf)
+	body, err := Decode(*buf, data)
 	if err != nil {
 		return nil, err
 	}
-	body = bytes.Clone(body) // not the MaxBody buffer
+	body = bytes.Clone(body) // its own size, not the pooled MaxBody buffer
 	var out [][]byte
 	for l := range Lines(body) {
 		out = append(out, l)

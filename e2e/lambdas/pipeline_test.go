@@ -92,12 +92,14 @@ func startPipeline(t *testing.T) *pipeline {
 	return p
 }
 
-func (p *pipeline) writer(callTimeout time.Duration) *stream.Writer {
-	return &stream.Writer{
+// writer is what ingest and replay write with when deployed: packed records
+// (PACK_RECORDS defaults to true) through a writer with their call timeout.
+func (p *pipeline) writer(callTimeout time.Duration) *stream.Packer {
+	return &stream.Packer{Next: &stream.Writer{
 		Client:      p.kin.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }),
 		StreamName:  streamName,
 		CallTimeout: callTimeout,
-	}
+	}}
 }
 
 // produce runs producers that send batches of records with unique ids until

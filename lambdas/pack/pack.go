@@ -66,6 +66,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -136,10 +137,19 @@ func Encode(dst, body []byte) ([]byte, error) {
 	case body[len(body)-1] != '\n':
 		return dst, fmt.Errorf("%w: last line does not end in a newline", ErrCorrupt)
 	}
+	// Compress into a reused buffer, then copy: EncodeAll would otherwise
+	// allocate the body's size for output a tenth of it.
+	s := scratch.Get().(*[]byte)
+	defer scratch.Put(s)
+	*s = encoder().EncodeAll(body, (*s)[:0])
+	dst = slices.Grow(dst, HeaderLen+len(*s))
 	dst = append(dst, Magic...)
 	dst = append(dst, Version, CodecZstd)
-	return encoder().EncodeAll(body, dst), nil
+	return append(dst, *s...), nil
 }
+
+// scratch holds Encode's output buffers.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // Decode decompresses a packed record's body into buf[:0] and returns it.
 // buf should have a capacity of MaxBody (see NewBuffer; a smaller one is

@@ -146,7 +146,11 @@ func (p *packing) chunk(idx []int) {
 		p.plain(idx[0]) // packing cannot bill less than one unit
 		return
 	}
-	p.body = p.body[:0]
+	size := 0
+	for _, i := range idx {
+		size += len(p.entries[i].Data) + 1
+	}
+	p.body = slices.Grow(p.body[:0], size)
 	for _, i := range idx {
 		p.body = append(append(p.body, p.entries[i].Data...), '\n')
 	}

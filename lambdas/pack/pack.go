@@ -104,24 +104,42 @@ func IsPacked(data []byte) bool {
 }
 
 // encoder and decoder are made on first use: an execution environment that
-// never meets a packed record (a health function) pays nothing at start-up.
-var (
-	encoder = sync.OnceValue(func() *zstd.Encoder {
-		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true),
+// never meets a packed record (a health function) pays nothing at start-up,
+// and, reached only from the functions that use them, a binary that only
+// writes (ingest) links no decoder and one that only reads no encoder.
+func encoder() *zstd.Encoder {
+	enc.once.Do(func() {
+		var err error
+		enc.e, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true),
 			zstd.WithWindowSize(MaxBody), zstd.WithEncoderConcurrency(0))
 		if err != nil {
 			panic(fmt.Sprintf("pack: zstd encoder options: %v", err)) // constant options: a bug
 		}
-		return e
 	})
-	decoder = sync.OnceValue(func() *zstd.Decoder {
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxBody),
+	return enc.e
+}
+
+func decoder() *zstd.Decoder {
+	dec.once.Do(func() {
+		var err error
+		dec.d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxBody),
 			zstd.WithDecoderMaxWindow(MaxBody), zstd.WithDecodeAllCapLimit(true))
 		if err != nil {
 			panic(fmt.Sprintf("pack: zstd decoder options: %v", err)) // constant options: a bug
 		}
-		return d
 	})
+	return dec.d
+}
+
+var (
+	enc struct {
+		once sync.Once
+		e    *zstd.Encoder
+	}
+	dec struct {
+		once sync.Once
+		d    *zstd.Decoder
+	}
 )
 
 // Encode appends to dst the packed record of body, which must be envelope

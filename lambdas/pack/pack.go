@@ -37,10 +37,11 @@
 // The codec: Zstandard, one frame, with its content size and checksum, as
 // written by EncodeAll of github.com/klauspost/compress/zstd at its fastest
 // level. On 500 envelopes of 200-byte JSON records it makes 196 KB into
-// 21 KB (43 bytes an envelope) and decompresses at several hundred MB/s: a
-// better ratio than gzip's default level and a faster decoder, which is
-// what the processor pays for every record. Readers accept any valid
-// Zstandard data whose decompressed size is at most MaxBody.
+// 21 KB (43 bytes an envelope; gzip's default level: 46) at about 500 MB/s,
+// and decompresses at over 1 GB/s (BenchmarkEncode, BenchmarkDecode): a
+// better ratio than gzip and a faster decoder, which is what the processor
+// pays for every record. Readers accept any valid Zstandard data whose
+// decompressed size is at most MaxBody.
 //
 // # Limits
 //

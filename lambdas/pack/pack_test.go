@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -310,4 +313,33 @@ func TestUnpackPacked(t *testing.T) {
 	if err != nil || len(got) != 2 || string(got[0]) != `{"a":1}` || string(got[1]) != `{"b":2}` {
 		t.Fatalf("got %q, %v, want the two lines", got, err)
 	}
+}
+
+// TestConcurrent: Encode, Decode and Unpack are safe for concurrent use
+// (run with -race), each call getting its own body back.
+func TestConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			buf := NewBuffer()
+			for i := range 50 {
+				body := fmt.Appendf(nil, "{\"g\":%d,\"i\":%d,\"pad\":%q}\n", g, i, strings.Repeat("x", 100*i))
+				packed, err := Encode(nil, body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := Decode(buf, packed)
+				if err != nil || !bytes.Equal(got, body) {
+					t.Errorf("goroutine %d, %d: got %q, %v", g, i, got, err)
+					return
+				}
+				if u, err := Unpack(packed); err != nil || len(u) != 1 || !bytes.Equal(append(u[0], '\n'), body) {
+					t.Errorf("goroutine %d, %d: Unpack got %q, %v", g, i, u, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

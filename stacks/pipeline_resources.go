@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -179,6 +180,8 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 	// Every handler writes its metrics into its log lines in CloudWatch
 	// Embedded Metric Format, under this namespace (see MetricNamespace).
 	namespace := p.MetricNamespace()
+	// Ingest and replay write the same form (PipelineProps.PackRecords).
+	packRecords := jsii.String(strconv.FormatBool(o.pack))
 
 	p.ingest = p.goFunction("Ingest", HandlerIngest, "ALB target for POST /v1/records", o.ingest, o.logRetention, map[string]*string{
 		"STREAM_NAME":         streamName,
@@ -188,6 +191,7 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 		"KINESIS_BUDGET":      dur(pipelineIngestKinesisBudget),
 		"SPILL_TIMEOUT":       dur(pipelineIngestSpillTimeout),
 		"METRICS_NAMESPACE":   namespace,
+		"PACK_RECORDS":        packRecords,
 	})
 	p.health = p.goFunction("Health", HandlerHealth, "region health (/health, /health/deep)", o.health, o.logRetention, map[string]*string{
 		"STREAM_NAME": streamName,
@@ -219,6 +223,7 @@ func (p *Pipeline) functions(props *PipelineProps, o pipelineOptions) {
 		"KINESIS_BUDGET":    dur(pipelineReplayKinesisBudget),
 		"S3_TIMEOUT":        dur(pipelineReplayS3Timeout),
 		"METRICS_NAMESPACE": namespace,
+		"PACK_RECORDS":      packRecords,
 	})
 	p.IngestFunction, p.HealthFunction, p.ProcessorFunction, p.ReplayFunction = p.ingest, p.health, p.processor, p.replay
 

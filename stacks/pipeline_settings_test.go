@@ -225,6 +225,28 @@ func TestPipelineExistingResources(t *testing.T) {
 	}
 }
 
+// TestPipelinePackRecords: ingest and replay pack unless PackRecords is
+// false (the Dev variant, which has a consumer of its own); the processor
+// and health functions get no such setting (the processor reads both forms).
+func TestPipelinePackRecords(t *testing.T) {
+	f := pipelineStacks(t)
+	for _, tt := range []struct {
+		s    *pipelineStack
+		want string
+	}{{f.def, "true"}, {f.prov, "true"}, {f.existing, "true"}, {f.dev, "false"}} {
+		for name, fn := range tt.s.functions() {
+			got := pipelineDig(tt.s.props(t, fn), "Environment", "Variables", "PACK_RECORDS")
+			want := any(tt.want)
+			if name == "processor" || name == "health" {
+				want = nil
+			}
+			if got != want {
+				t.Errorf("%s %s PACK_RECORDS: got %v, want %v", tt.s.p.name, name, got, want)
+			}
+		}
+	}
+}
+
 // TestPipelineBucketPropsMerge: props laid over the defaults keep the
 // defaults they do not set: the provisioned variant names its sink and
 // keeps versioning, encryption, TLS and the lifecycle rule.

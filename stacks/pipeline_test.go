@@ -71,8 +71,8 @@ const pipelineExtStreamArn = "arn:aws:kinesis:eu-west-1:123456789012:stream/team
 
 // pipelineStacks synthesizes, once per test binary, an app with four stacks:
 // "Default" holds a Pipeline with only the required props, "Provisioned" one
-// with most props set, "Dev" one with RemovalPolicy DESTROY, tracing and a
-// stream consumer, "Existing" one built on supplied resources. cdk-nag's
+// with most props set, "Dev" one with RemovalPolicy DESTROY, tracing, a
+// stream consumer and packing off, "Existing" one built on supplied resources. cdk-nag's
 // AwsSolutions checks run over all of them. A second app, without feature
 // flags, holds the Default stack again.
 func pipelineStacks(t *testing.T) *pipelineFixture {
@@ -134,6 +134,7 @@ func pipelineStacks(t *testing.T) *pipelineFixture {
 			Health:        &FunctionSettings{MemorySize: jsii.Number(512)},
 			Processor:     &FunctionSettings{ReservedConcurrency: jsii.Number(10), Tracing: awslambda.Tracing_ACTIVE},
 			Replay:        &FunctionSettings{ReservedConcurrency: jsii.Number(25), MemorySize: jsii.Number(256)},
+			PackRecords:   jsii.Bool(false), // it has a consumer of its own (below)
 		})
 		f.consumer = vp.AddStreamConsumer("Analytics", "")
 		reader := awsiam.NewRole(vs, jsii.String("Reader"), &awsiam.RoleProps{AssumedBy: awsiam.NewAccountPrincipal(jsii.String("111122223333"))})
@@ -482,12 +483,13 @@ func pipelineEnvWant(s *pipelineStack, secretID any, extra map[string]any) map[s
 		"ingest": {
 			"STREAM_NAME": stream, "SPILL_BUCKET": spill, "SPILL_PREFIX": "spill",
 			"API_KEYS_SECRET_ARN": secretID, "KINESIS_BUDGET": "3s", "SPILL_TIMEOUT": "4s", "METRICS_NAMESPACE": ns,
+			"PACK_RECORDS": "true",
 		},
 		"health":    {"STREAM_NAME": stream, "API_KEYS_SECRET_ARN": secretID, "PROBE_CACHE_TTL": "3s", "PROBE_TIMEOUT": "1s", "METRICS_NAMESPACE": ns},
 		"processor": processor,
 		"replay": {
 			"STREAM_NAME": stream, "SPILL_BUCKET": spill, "SPILL_PREFIX": "spill",
-			"KINESIS_BUDGET": "20s", "S3_TIMEOUT": "10s", "METRICS_NAMESPACE": ns,
+			"KINESIS_BUDGET": "20s", "S3_TIMEOUT": "10s", "METRICS_NAMESPACE": ns, "PACK_RECORDS": "true",
 		},
 	}
 }

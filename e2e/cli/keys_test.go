@@ -16,7 +16,6 @@ import (
 	"github.com/twinstream/twinstream/cmd/twinstream/cli"
 	"github.com/twinstream/twinstream/e2e/internal/standin"
 	"github.com/twinstream/twinstream/lambdas/ingest/ingest"
-	"github.com/twinstream/twinstream/lambdas/record"
 	"github.com/twinstream/twinstream/lambdas/stream"
 )
 
@@ -99,12 +98,12 @@ func TestKeysAcceptedByIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	envs, err := standin.Envelopes(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
-	for _, r := range recs {
-		e, err := record.Decode(r.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, e := range envs {
 		if e.Producer != "team-a" {
 			t.Errorf("record %s: producer %q, want team-a", e.ID, e.Producer)
 		}

@@ -633,12 +633,12 @@ func (r *Region) recover(ctx context.Context, o Options) (map[record.Identity]bo
 		if err != nil {
 			return nil, fmt.Errorf("read what the stream held: %w", err)
 		}
+		envs, err := standin.Envelopes(recs)
+		if err != nil {
+			return nil, err
+		}
 		held := map[record.Identity]bool{}
-		for _, rec := range recs {
-			e, err := record.Decode(rec.Data)
-			if err != nil {
-				return nil, fmt.Errorf("stream record %s: %w", rec.SequenceNumber, err)
-			}
+		for _, e := range envs {
 			held[e.Identity()] = true
 		}
 		if err := r.Kinesis.RestartEmpty(ctx); err != nil {

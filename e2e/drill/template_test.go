@@ -41,6 +41,7 @@ func tplGoldenRegion(region string, secret Value) RegionSpec {
 				"KINESIS_BUDGET":      {Literal: "3s"},
 				"SPILL_TIMEOUT":       {Literal: "4s"},
 				"METRICS_NAMESPACE":   metrics,
+				"PACK_RECORDS":        {Literal: "true"},
 			}},
 			"health": {Name: "health", LogicalID: "PipelineHealthFunctionB9065716", Timeout: 5 * time.Second, MemoryMB: 256, Env: map[string]Value{
 				"STREAM_NAME":         stream,
@@ -60,6 +61,7 @@ func tplGoldenRegion(region string, secret Value) RegionSpec {
 				"KINESIS_BUDGET":    {Literal: "20s"},
 				"S3_TIMEOUT":        {Literal: "10s"},
 				"METRICS_NAMESPACE": metrics,
+				"PACK_RECORDS":      {Literal: "true"},
 			}},
 		},
 		Routes: []Route{

@@ -92,12 +92,14 @@ func startPipeline(t *testing.T) *pipeline {
 	return p
 }
 
-func (p *pipeline) writer(callTimeout time.Duration) *stream.Writer {
-	return &stream.Writer{
+// writer is what ingest and replay write with when deployed: packed records
+// (PACK_RECORDS defaults to true) through a writer with their call timeout.
+func (p *pipeline) writer(callTimeout time.Duration) *stream.Packer {
+	return &stream.Packer{Next: &stream.Writer{
 		Client:      p.kin.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }),
 		StreamName:  streamName,
 		CallTimeout: callTimeout,
-	}
+	}}
 }
 
 // produce runs producers that send batches of records with unique ids until
@@ -181,12 +183,12 @@ func streamIDs(t *testing.T, ctx context.Context, k *standin.Kinesis) ([]standin
 	if err != nil {
 		t.Fatalf("read stream: %v", err)
 	}
+	envs, err := standin.Envelopes(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]bool{}
-	for _, r := range recs {
-		e, err := record.Decode(r.Data)
-		if err != nil {
-			t.Fatalf("stream record %s: %v", r.SequenceNumber, err)
-		}
+	for _, e := range envs {
 		ids[e.ID] = true
 	}
 	return recs, ids

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/twinstream/twinstream/e2e/internal/standin"
+	"github.com/twinstream/twinstream/lambdas/pack"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
@@ -84,12 +85,20 @@ func TestRIEIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 {
-		t.Fatalf("stream: got %d records, want 3", len(recs))
+	// Packed by default (PACK_RECORDS unset): order-1001, under its own
+	// key customer-42, alone and small, so plain; the two records without
+	// a key packed together.
+	if len(recs) != 2 || !pack.IsPacked(recs[0].Data) && !pack.IsPacked(recs[1].Data) {
+		t.Fatalf("stream: got %d records, want 2, one packed", len(recs))
 	}
-	e, err := record.Decode(recs[0].Data)
-	if err != nil || e.Region != region {
-		t.Fatalf("stream record: got %+v (%v), want an envelope from %s", e, err, region)
+	envs, err := standin.Envelopes(recs)
+	if err != nil || len(envs) != 3 {
+		t.Fatalf("stream: got %d envelopes (%v), want 3", len(envs), err)
+	}
+	for _, e := range envs {
+		if e.Region != region {
+			t.Fatalf("stream envelope: got %+v, want an envelope from %s", e, region)
+		}
 	}
 
 	// Kinesis gone: the same request is still acknowledged, from the spill bucket.
@@ -110,6 +119,40 @@ func TestRIEIngest(t *testing.T) {
 	// spill/<hash>/region=/dt=/hr=/<request id>.ndjson
 	if p := strings.Split(objs[0].Key, "/"); len(p) != 6 || len(p[1]) != 2 || p[2] != "region="+region {
 		t.Errorf("spill key %q, want spill/<2 hex>/region=%s/dt=.../hr=.../<id>.ndjson", objs[0].Key, region)
+	}
+}
+
+// TestRIEIngestPlain: PACK_RECORDS=false writes one plain envelope per
+// Kinesis record, as before packing.
+func TestRIEIngestPlain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kin := standin.StartKinesis(t, standin.KinesisOptions{Region: region, InMemory: true})
+	s3s := standin.StartS3(t)
+	if err := kin.CreateStream(ctx, streamName, 1); err != nil {
+		t.Fatal(err)
+	}
+	sm := standin.StartSecretsManager(t, map[string]string{"api-keys": string(fixture(t, "ingest/ingest/testdata/api-keys-secret.json"))})
+	env := append(standin.Env(region, kin, s3s, sm),
+		"STREAM_NAME="+streamName, "SPILL_BUCKET="+spillBucket, "PACK_RECORDS=false",
+		"API_KEYS_SECRET_ARN=arn:aws:secretsmanager:us-east-1:123456789012:secret:api-keys")
+	fn := standin.StartRIE(t, standin.BuildBootstrap(t, "./lambdas/ingest"), env)
+	var resp events.ALBTargetGroupResponse
+	invoke(t, fn, fixture(t, "ingest/ingest/testdata/alb-post-records.json"), &resp)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status: got %d, want 202; body %s", resp.StatusCode, resp.Body)
+	}
+	recs, err := kin.ReadAll(ctx, streamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("stream: got %d records, want 3", len(recs))
+	}
+	for _, r := range recs {
+		if e, err := record.Decode(r.Data); err != nil || e.Region != region {
+			t.Fatalf("stream record: got %+v (%v), want a plain envelope from %s", e, err, region)
+		}
 	}
 }
 
@@ -207,8 +250,14 @@ func TestRIEReplay(t *testing.T) {
 		t.Fatalf("batch item failures: got %v, want none\nlogs:\n%s", resp.BatchItemFailures, fn.Logs())
 	}
 	recs, err := kin.ReadAll(ctx, streamName)
-	if err != nil || len(recs) != 4 {
-		t.Fatalf("stream: got %d records (%v), want the 4 spilled envelopes", len(recs), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Packed again (PACK_RECORDS unset): the three envelopes whose key is
+	// their id in one record, order-42 (key customer-7) alone, plain.
+	envs, err := standin.Envelopes(recs)
+	if err != nil || len(recs) != 2 || len(envs) != 4 {
+		t.Fatalf("stream: got %d records holding %d envelopes (%v), want 2 holding the 4 spilled envelopes", len(recs), len(envs), err)
 	}
 	if objs, err := s3s.Objects(ctx, bucket, "spill/"); err != nil || len(objs) != 0 {
 		t.Fatalf("spill objects after replay: got %d (%v), want 0", len(objs), err)

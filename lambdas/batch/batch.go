@@ -74,26 +74,32 @@
 //
 // # Versions
 //
-// Read tells the format of each Kinesis record from its data. Today a
-// Kinesis record holds one envelope (the JSON that [record.Envelope.Append]
-// writes). A later format may pack several envelopes into one Kinesis
-// record: Read then returns one Item per envelope, consecutive and sharing
-// the Index of their record, and still reads every earlier format. Failures
-// are reported per Kinesis record, since Kinesis retries a record whole: a
-// failure at any envelope reports its record, and the retry brings the
-// record's earlier envelopes again, which idempotent writes absorb. A record
-// of which only some envelopes are unreadable gives Items for the others and
-// a Bad holding the unreadable part. Code that reads Items, Bad and the
-// counts, and reports failures through FailedFrom, keeps working; code that
-// parses Record.Data itself does not.
+// Read tells the format of each Kinesis record from its data: a plain record
+// holds one envelope (the JSON that [record.Envelope.Append] writes); a packed
+// record (package lambdas/pack, docs/packed-format.md) holds many, compressed,
+// and is what ingest and replay write unless the pipeline turns packing off.
+// A stream may hold both (health canaries are always plain). Read returns one
+// Item per envelope, the envelopes of one packed record consecutive and
+// sharing the Index of their record. Failures are reported per Kinesis record,
+// since Kinesis retries a record whole: a failure at any envelope reports its
+// record, and the retry brings the record's earlier envelopes again, which
+// idempotent writes absorb. A packed record that cannot be unpacked (damaged,
+// or of a format version this package does not know) is one Bad holding its
+// whole data; one of which only some envelopes are unreadable gives Items for
+// the others and a Bad for each unreadable line. Code that reads Items, Bad
+// and the counts, and reports failures through FailedFrom, reads every
+// format; code that parses Record.Data itself does not.
 package batch
 
 import (
+	"bytes"
 	"errors"
 	"hash/maphash"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/twinstream/twinstream/lambdas/pack"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
@@ -125,10 +131,13 @@ type Item struct {
 type Bad struct {
 	// Index is the record's position in the batch (Batch.Records[Index]).
 	Index int
-	// Data is what could not be read: the record's whole data today.
+	// Data is what could not be read: the record's whole data, or for a
+	// packed record that was unpacked, the line (one envelope's place in
+	// its body) that is not an envelope.
 	Data []byte
 	// Err says why; errors.Is finds the record package's errors (ErrID,
-	// ErrData...) and ErrNoReceivedAt.
+	// ErrData...), the pack package's (ErrVersion, ErrCorrupt...) and
+	// ErrNoReceivedAt.
 	Err error
 }
 
@@ -153,49 +162,88 @@ var ErrNoReceivedAt = errors.New("envelope has no receivedAt")
 // Read decodes a batch. It never fails: what it cannot read is in Bad.
 func Read(recs []Record) *Batch {
 	b := &Batch{Records: recs, Items: make([]Item, 0, len(recs))}
-	// seen maps an identity to its first Item; others holds the later Items
-	// of an identity (conflicts) by payload, so a producer reusing one id
-	// throughout a batch costs no more than distinct ids. Made on the first
-	// conflict.
-	seen := make(map[record.Identity]int, len(recs))
-	var others map[payloadKey][]int
+	r := reader{b: b, seen: make(map[record.Identity]int, len(recs))}
+	var buf *[]byte // for the bodies of packed records, one at a time
 	for i := range recs {
-		e, err := record.Decode(recs[i].Data)
-		if err == nil && e.ReceivedAt.IsZero() {
-			err = ErrNoReceivedAt
+		data := recs[i].Data
+		if !pack.IsPacked(data) {
+			r.add(i, data, false)
+			continue
 		}
+		if buf == nil {
+			buf = bodies.Get().(*[]byte)
+			defer bodies.Put(buf)
+		}
+		body, err := pack.Decode(*buf, data)
 		if err != nil {
-			b.Bad = append(b.Bad, Bad{Index: i, Data: recs[i].Data, Err: err})
+			b.Bad = append(b.Bad, Bad{Index: i, Data: data, Err: err})
 			continue
 		}
-		if e.Canary {
-			b.Canaries++
-			continue
+		*buf = body[:0]
+		for line := range pack.Lines(body) {
+			r.add(i, line, true)
 		}
-		id := e.Identity()
-		conflict := false
-		if j, ok := seen[id]; ok {
-			if e.Duplicate(&b.Items[j].Envelope) {
-				b.Duplicates++
-				continue
-			}
-			k := payloadKey{id, e.Encoding, maphash.Bytes(payloadSeed, e.Data)}
-			if slices.ContainsFunc(others[k], func(j int) bool { return e.Duplicate(&b.Items[j].Envelope) }) {
-				b.Duplicates++
-				continue
-			}
-			if others == nil {
-				others = make(map[payloadKey][]int)
-			}
-			others[k] = append(others[k], len(b.Items))
-			conflict = true
-			b.Conflicts++
-		} else {
-			seen[id] = len(b.Items)
-		}
-		b.Items = append(b.Items, Item{Envelope: e, Index: i, SequenceNumber: recs[i].SequenceNumber, Conflict: conflict})
 	}
 	return b
+}
+
+// bodies holds buffers of pack.MaxBody for the bodies of packed records:
+// envelopes are decoded out of them (record.Decode copies), so one buffer
+// serves a whole batch and the next.
+var bodies = sync.Pool{New: func() any { b := pack.NewBuffer(); return &b }}
+
+// reader adds a batch's envelopes to b.
+type reader struct {
+	b *Batch
+	// seen maps an identity to its first Item; others holds the later
+	// Items of an identity (conflicts) by payload, so a producer reusing
+	// one id throughout a batch costs no more than distinct ids. Made on
+	// the first conflict.
+	seen   map[record.Identity]int
+	others map[payloadKey][]int
+}
+
+// add reads one envelope of record i; reused says data is in a reused buffer
+// (kept only as a copy).
+func (r *reader) add(i int, data []byte, reused bool) {
+	b := r.b
+	e, err := record.Decode(data)
+	if err == nil && e.ReceivedAt.IsZero() {
+		err = ErrNoReceivedAt
+	}
+	if err != nil {
+		if reused {
+			data = bytes.Clone(data)
+		}
+		b.Bad = append(b.Bad, Bad{Index: i, Data: data, Err: err})
+		return
+	}
+	if e.Canary {
+		b.Canaries++
+		return
+	}
+	id := e.Identity()
+	conflict := false
+	if j, ok := r.seen[id]; ok {
+		if e.Duplicate(&b.Items[j].Envelope) {
+			b.Duplicates++
+			return
+		}
+		k := payloadKey{id, e.Encoding, maphash.Bytes(payloadSeed, e.Data)}
+		if slices.ContainsFunc(r.others[k], func(j int) bool { return e.Duplicate(&b.Items[j].Envelope) }) {
+			b.Duplicates++
+			return
+		}
+		if r.others == nil {
+			r.others = make(map[payloadKey][]int)
+		}
+		r.others[k] = append(r.others[k], len(b.Items))
+		conflict = true
+		b.Conflicts++
+	} else {
+		r.seen[id] = len(b.Items)
+	}
+	b.Items = append(b.Items, Item{Envelope: e, Index: i, SequenceNumber: b.Records[i].SequenceNumber, Conflict: conflict})
 }
 
 // payloadKey groups the conflicting Items of one identity by payload. The

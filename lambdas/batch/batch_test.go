@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinstream/twinstream/lambdas/pack"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
@@ -25,8 +26,11 @@ func canary(id string) record.Envelope {
 	return e
 }
 
+// packed is a packed record of envelopes or raw lines (string).
+type packed []any
+
 // recsOf builds Kinesis records with sequence numbers 1, 2, ... from
-// envelopes or raw data (string).
+// envelopes, raw data (string) or packed records.
 func recsOf(items ...any) []Record {
 	out := make([]Record, len(items))
 	for i, it := range items {
@@ -36,6 +40,21 @@ func recsOf(items ...any) []Record {
 			data = v.Append(nil)
 		case string:
 			data = []byte(v)
+		case packed:
+			var body []byte
+			for _, l := range v {
+				switch l := l.(type) {
+				case record.Envelope:
+					body = l.Append(body)
+				case string:
+					body = append(body, l...)
+				}
+				body = append(body, '\n')
+			}
+			var err error
+			if data, err = pack.Encode(nil, body); err != nil {
+				panic(err)
+			}
 		default:
 			panic(fmt.Sprintf("recsOf: unexpected %T", it))
 		}
@@ -113,6 +132,31 @@ func TestRead(t *testing.T) {
 			recs: recsOf(noTime, a),
 			want: got{items: []string{"1:p/a"}, bad: []int{0}},
 		},
+		{
+			name: "a packed record's envelopes share its index, in order",
+			recs: recsOf(a, packed{b, env("p", "c", `3`), env("q", "a", `4`)}, env("p", "d", `5`)),
+			want: got{items: []string{"0:p/a", "1:p/b", "1:p/c", "1:q/a", "2:p/d"}},
+		},
+		{
+			name: "packed and plain records mixed, canaries plain or packed",
+			recs: recsOf(canary("k1"), packed{a, canary("k2")}, b, packed{env("p", "c", `3`)}),
+			want: got{items: []string{"1:p/a", "2:p/b", "3:p/c"}, canaries: 2},
+		},
+		{
+			name: "copies across packed and plain records, conflicts too",
+			recs: recsOf(packed{a, b}, packed{b, env("p", "a", `[9]`)}, a, packed{a}),
+			want: got{items: []string{"0:p/a", "0:p/b", "1:p/a!"}, duplicates: 3, conflicts: 1},
+		},
+		{
+			name: "a packed record's bad lines apart, its good envelopes read",
+			recs: recsOf(packed{a, "not json", noTime, "", b}),
+			want: got{items: []string{"0:p/a", "0:p/b"}, bad: []int{0, 0, 0}},
+		},
+		{
+			name: "a packed record of an unknown version is one bad record",
+			recs: recsOf(a, "\x00TSP\x02\x01whatever", b),
+			want: got{items: []string{"0:p/a", "2:p/b"}, bad: []int{1}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,20 +164,7 @@ func TestRead(t *testing.T) {
 			if g := summary(bt); !reflect.DeepEqual(g, tt.want) {
 				t.Errorf("got %+v, want %+v", g, tt.want)
 			}
-			for _, it := range bt.Items {
-				want, err := record.Decode(tt.recs[it.Index].Data)
-				if err != nil || !reflect.DeepEqual(it.Envelope, want) {
-					t.Errorf("item %d: got %+v, want %+v (%v)", it.Index, it.Envelope, want, err)
-				}
-				if it.SequenceNumber != tt.recs[it.Index].SequenceNumber {
-					t.Errorf("item %d: got sequence number %s, want %s", it.Index, it.SequenceNumber, tt.recs[it.Index].SequenceNumber)
-				}
-			}
-			for _, bad := range bt.Bad {
-				if bad.Err == nil || string(bad.Data) != string(tt.recs[bad.Index].Data) {
-					t.Errorf("bad %d: got %q, %v, want the record's data and an error", bad.Index, bad.Data, bad.Err)
-				}
-			}
+			checkRead(t, tt.recs, bt)
 		})
 	}
 }
@@ -157,6 +188,48 @@ func TestReadErrors(t *testing.T) {
 				t.Fatalf("got bad %v, want one with %v", b.Bad, tt.want)
 			}
 		})
+	}
+}
+
+// TestReadPackedErrors: what is wrong with a packed record, or one of its
+// envelopes, is in its Bad, with what could not be read.
+func TestReadPackedErrors(t *testing.T) {
+	good := recsOf(packed{env("p", "a", `1`)})[0].Data
+	tests := []struct {
+		name     string
+		data     any
+		want     error
+		wantData string
+	}{
+		{"unknown version", "\x00TSP\x02\x01" + string(good[pack.HeaderLen:]), pack.ErrVersion, "\x00TSP\x02\x01" + string(good[pack.HeaderLen:])},
+		{"unknown codec", "\x00TSP\x01\x09" + string(good[pack.HeaderLen:]), pack.ErrCodec, "\x00TSP\x01\x09" + string(good[pack.HeaderLen:])},
+		{"truncated", string(good[:len(good)-2]), pack.ErrCorrupt, string(good[:len(good)-2])},
+		{"bad line", packed{`{"id":""}`}, record.ErrID, `{"id":""}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := Read(recsOf(tt.data))
+			if len(b.Bad) != 1 || !errors.Is(b.Bad[0].Err, tt.want) || string(b.Bad[0].Data) != tt.wantData {
+				t.Fatalf("got bad %+v, want one with %v and data %q", b.Bad, tt.want, tt.wantData)
+			}
+		})
+	}
+}
+
+// TestReadKeepsNoBuffer: Items and Bad never point into the buffer packed
+// bodies are unpacked into, which the next batch reuses.
+func TestReadKeepsNoBuffer(t *testing.T) {
+	a, bad := env("p", "a", `{"n":1}`), "not an envelope"
+	b := Read(recsOf(packed{a, bad}))
+	// Unpack other records into the pooled buffers.
+	for range 4 {
+		Read(recsOf(packed{env("p", "zzzzzzzzzzzzzzzzzzzz", `"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"`), "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"}))
+	}
+	if len(b.Items) != 1 || !reflect.DeepEqual(b.Items[0].Envelope, a) {
+		t.Errorf("got items %+v, want %+v", b.Items, a)
+	}
+	if len(b.Bad) != 1 || string(b.Bad[0].Data) != bad {
+		t.Errorf("got bad %+v, want %q", b.Bad, bad)
 	}
 }
 

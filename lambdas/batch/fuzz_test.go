@@ -6,27 +6,48 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/twinstream/twinstream/lambdas/pack"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
-// FuzzRead: Read never panics and accounts for every record. Each one is an
-// Item holding its decoded envelope, a Bad with its data and error, a canary
-// skipped, or a copy skipped whose original (same producer, id and payload)
-// is an earlier Item. data is split at 0x1e into records placed between
+// FuzzRead: Read never panics and accounts for every envelope. Each one is
+// an Item holding its decoded envelope, a Bad with its data and error, a
+// canary skipped, or a copy skipped whose original (same producer, id and
+// payload) is an earlier Item; a packed record that cannot be unpacked is
+// one Bad with its data. data is split at 0x1e into records placed between
 // fixed ones, and the batch repeats them, so the fuzzer finds copies and
-// conflicts. from is given to FailedFrom.
+// conflicts; a part starting with 0x1f becomes a packed record of the rest's
+// lines (split at 0x1d). from is given to FailedFrom.
 func FuzzRead(f *testing.F) {
 	e := env("p", "a", `{"n":1}`)
 	f.Add(e.Append(nil), 3)
+	e2 := env("p", "b", `2`)
+	f.Add(append(append(append([]byte{0x1f}, e.Append(nil)...), 0x1d), e2.Append(nil)...), 1)
 	f.Fuzz(func(t *testing.T, data []byte, from int) {
 		parts := bytes.SplitN(data, []byte{0x1e}, 8)
 		items := []any{env("p", "first", `1`)}
+		part := func(p []byte) any {
+			if len(p) == 0 || p[0] != 0x1f {
+				return string(p)
+			}
+			var pk packed
+			for _, l := range bytes.Split(p[1:], []byte{0x1d}) {
+				if bytes.IndexByte(l, '\n') >= 0 {
+					return string(p)
+				}
+				pk = append(pk, string(l))
+			}
+			if n := len(p); n > pack.MaxBody/2 {
+				return string(p)
+			}
+			return pk
+		}
 		for _, p := range parts {
-			items = append(items, string(p))
+			items = append(items, part(p))
 		}
 		items = append(items, canary("k"))
 		for _, p := range parts {
-			items = append(items, string(p))
+			items = append(items, part(p))
 		}
 		items = append(items, env("p", "first", `1`))
 		recs := recsOf(items...)
@@ -50,44 +71,57 @@ func checkRead(t *testing.T, recs []Record, b *Batch) {
 	if len(b.Records) != len(recs) {
 		t.Fatalf("got %d Records, want %d", len(b.Records), len(recs))
 	}
-	var items, bad, canaries, dups, conflicts int
+	var items, bad, canaries, dups, conflicts, envelopes int
 	for i, r := range recs {
-		e, err := decode(r.Data)
-		switch {
-		case err != nil:
-			if bad >= len(b.Bad) || b.Bad[bad].Index != i {
+		lines, err := pack.Unpack(r.Data)
+		if err != nil {
+			// A packed record that cannot be unpacked: one Bad, whole.
+			if bad >= len(b.Bad) || b.Bad[bad].Index != i || !bytes.Equal(b.Bad[bad].Data, r.Data) || b.Bad[bad].Err == nil {
 				t.Fatalf("record %d (%v): not the next Bad (%v)", i, err, b.Bad[bad:])
 			}
-			if x := b.Bad[bad]; x.Err == nil || !bytes.Equal(x.Data, r.Data) {
-				t.Fatalf("record %d: got Bad %q, %v, want its data and an error", i, x.Data, x.Err)
-			}
 			bad++
-			continue
-		case e.Canary:
-			canaries++
+			envelopes++
 			continue
 		}
-		// Earlier Items (already checked to be the model's kept records).
-		kept := b.Items[:items]
-		if slices.ContainsFunc(kept, func(it Item) bool { return it.Envelope.Duplicate(&e) }) {
-			dups++
-			continue
+		for _, line := range lines {
+			envelopes++
+			e, err := decode(line)
+			switch {
+			case err != nil:
+				if bad >= len(b.Bad) || b.Bad[bad].Index != i {
+					t.Fatalf("record %d (%v): not the next Bad (%v)", i, err, b.Bad[bad:])
+				}
+				if x := b.Bad[bad]; x.Err == nil || !bytes.Equal(x.Data, line) {
+					t.Fatalf("record %d: got Bad %q, %v, want %q and an error", i, x.Data, x.Err, line)
+				}
+				bad++
+				continue
+			case e.Canary:
+				canaries++
+				continue
+			}
+			// Earlier Items (already checked to be the model's kept records).
+			kept := b.Items[:items]
+			if slices.ContainsFunc(kept, func(it Item) bool { return it.Envelope.Duplicate(&e) }) {
+				dups++
+				continue
+			}
+			if items >= len(b.Items) || b.Items[items].Index != i {
+				t.Fatalf("record %d (%+v): not the next Item", i, e.Identity())
+			}
+			it := b.Items[items]
+			if !reflect.DeepEqual(it.Envelope, e) || it.SequenceNumber != r.SequenceNumber {
+				t.Fatalf("record %d: got Item %+v, want %+v seq %s", i, it, e, r.SequenceNumber)
+			}
+			conflict := slices.ContainsFunc(kept, func(k Item) bool { return k.Envelope.Identity() == e.Identity() })
+			if it.Conflict != conflict {
+				t.Fatalf("record %d: got Conflict %t, want %t", i, it.Conflict, conflict)
+			}
+			if conflict {
+				conflicts++
+			}
+			items++
 		}
-		if items >= len(b.Items) || b.Items[items].Index != i {
-			t.Fatalf("record %d (%+v): not the next Item", i, e.Identity())
-		}
-		it := b.Items[items]
-		if !reflect.DeepEqual(it.Envelope, e) || it.SequenceNumber != r.SequenceNumber {
-			t.Fatalf("record %d: got Item %+v, want %+v seq %s", i, it, e, r.SequenceNumber)
-		}
-		conflict := slices.ContainsFunc(kept, func(k Item) bool { return k.Envelope.Identity() == e.Identity() })
-		if it.Conflict != conflict {
-			t.Fatalf("record %d: got Conflict %t, want %t", i, it.Conflict, conflict)
-		}
-		if conflict {
-			conflicts++
-		}
-		items++
 	}
 	if items != len(b.Items) || bad != len(b.Bad) {
 		t.Fatalf("got %d Items and %d Bad, want %d and %d", len(b.Items), len(b.Bad), items, bad)
@@ -95,8 +129,8 @@ func checkRead(t *testing.T, recs []Record, b *Batch) {
 	if b.Canaries != canaries || b.Duplicates != dups || b.Conflicts != conflicts {
 		t.Fatalf("got %d canaries, %d copies, %d conflicts, want %d, %d, %d", b.Canaries, b.Duplicates, b.Conflicts, canaries, dups, conflicts)
 	}
-	if n := len(b.Items) + len(b.Bad) + b.Canaries + b.Duplicates; n != len(recs) {
-		t.Fatalf("got %d records accounted for, want %d", n, len(recs))
+	if n := len(b.Items) + len(b.Bad) + b.Canaries + b.Duplicates; n != envelopes {
+		t.Fatalf("got %d envelopes accounted for, want %d", n, envelopes)
 	}
 }
 

@@ -54,6 +54,8 @@ func build(ctx context.Context, e *env.Reader) (*ingest.Handler, error) {
 	streamName := e.String("STREAM_NAME")
 	callTimeout := e.Duration("KINESIS_CALL_TIMEOUT", ingest.DefaultKinesisCallTimeout)
 	pathStyle := e.Bool("S3_USE_PATH_STYLE", false)
+	// Packed Kinesis records (package pack); false: one envelope per record.
+	packRecords := e.Bool("PACK_RECORDS", true)
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
@@ -66,8 +68,12 @@ func build(ctx context.Context, e *env.Reader) (*ingest.Handler, error) {
 		o.RetryMaxAttempts = 1
 	})
 	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	var kw ingest.Putter = &stream.Writer{Client: kc, StreamName: streamName, CallTimeout: callTimeout}
+	if packRecords {
+		kw = &stream.Packer{Next: kw}
+	}
 	h, err := ingest.New(cfg, ingest.Deps{
-		Kinesis: &stream.Writer{Client: kc, StreamName: streamName, CallTimeout: callTimeout},
+		Kinesis: kw,
 		S3:      s3c,
 		Secrets: secretsmanager.NewFromConfig(awsCfg),
 	})

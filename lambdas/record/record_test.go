@@ -605,3 +605,4 @@ func TestHasSpace(t *testing.T) {
 		}
 	}
 }
+

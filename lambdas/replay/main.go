@@ -43,6 +43,8 @@ func setup(ctx context.Context, e *env.Reader) (func(context.Context, events.SQS
 	s3Timeout := e.Duration("S3_TIMEOUT", replay.DefaultS3Timeout)
 	pathStyle := e.Bool("S3_USE_PATH_STYLE", false)
 	namespace := e.StringOr("METRICS_NAMESPACE", "")
+	// Packed Kinesis records (package pack); false: one envelope per record.
+	packRecords := e.Bool("PACK_RECORDS", true)
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
@@ -58,10 +60,14 @@ func setup(ctx context.Context, e *env.Reader) (func(context.Context, events.SQS
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
 	// The writer retries within KINESIS_BUDGET; SDK retries would stack on top.
 	kc := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
+	var kw replay.Putter = &stream.Writer{Client: kc, StreamName: streamName, CallTimeout: callTimeout}
+	if packRecords {
+		kw = &stream.Packer{Next: kw}
+	}
 	r := &replay.Replayer{
 		Get:           s3c,
 		Delete:        s3c,
-		Stream:        &stream.Writer{Client: kc, StreamName: streamName, CallTimeout: callTimeout},
+		Stream:        kw,
 		Bucket:        bucket,
 		Prefix:        prefix,
 		S3Timeout:     s3Timeout,

@@ -56,6 +56,8 @@ func TestSetup(t *testing.T) {
 		{name: "bad call timeout", vars: map[string]string{"STREAM_NAME": "s", "KINESIS_CALL_TIMEOUT": "-1s"}, wantErr: "KINESIS_CALL_TIMEOUT"},
 		{name: "bad s3 timeout", vars: map[string]string{"STREAM_NAME": "s", "S3_TIMEOUT": "soon"}, wantErr: "S3_TIMEOUT"},
 		{name: "bad path style", vars: map[string]string{"STREAM_NAME": "s", "S3_USE_PATH_STYLE": "yes please"}, wantErr: "S3_USE_PATH_STYLE"},
+		{name: "packing off", vars: map[string]string{"STREAM_NAME": "s", "PACK_RECORDS": "false"}},
+		{name: "bad packing", vars: map[string]string{"STREAM_NAME": "s", "PACK_RECORDS": "zstd"}, wantErr: "PACK_RECORDS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

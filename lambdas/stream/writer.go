@@ -42,6 +42,10 @@ func (f PutRecordsFunc) PutRecords(ctx context.Context, in *kinesis.PutRecordsIn
 type Entry struct {
 	Data         []byte
 	PartitionKey string
+	// AnyShard says the record has no partition key of its own (ingest
+	// gave it its id): it carries no wish for ordering, so a Packer may
+	// pack it with other such records under another key. Writer ignores it.
+	AnyShard bool
 }
 
 // Writer writes entries to one stream. The zero values of the optional fields

@@ -52,7 +52,9 @@ const (
 	MaxMaxRecords = 5000
 )
 
-// Putter writes entries to Kinesis; *stream.Writer is the real one.
+// Putter writes entries to Kinesis: *stream.Writer, or *stream.Packer
+// around it (packed records, the default of the deployed function). Entries
+// are envelopes; Failed names the envelopes not written.
 type Putter interface {
 	Put(ctx context.Context, entries []stream.Entry) stream.Result
 }
@@ -411,6 +413,11 @@ func (h *Handler) serve(ctx context.Context, r *http.Request) answer {
 	var entries []stream.Entry
 	if bad == nil {
 		envs, entries, bad = envelopes(ins, key, h.cfg.Region, now, func() string { return h.ids.New(now) })
+		for i := range entries {
+			// A record sent without a partition key has its id as one and
+			// no wish for ordering: a stream.Packer may pack it with others.
+			entries[i].AnyShard = i < len(ins) && ins[i].pk == ""
+		}
 	}
 	if bad != nil {
 		a.status, a.err = http.StatusBadRequest, fmt.Errorf("%d invalid records, first %d: %s", len(bad), bad[0].Index, bad[0].Reason)

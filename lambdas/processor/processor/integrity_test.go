@@ -14,60 +14,73 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinstream/twinstream/lambdas/pack"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
-// These tests check the processor's promise from the outside: every record of
-// a batch that is not reported failed is in the store (its own line, or for a
-// copy the line of an earlier record with the same identity and payload),
-// bad records are in a quarantine object, and only canaries and copies are
-// left out.
+// These tests check the processor's promise from the outside: every envelope
+// of a batch whose Kinesis record is not reported failed is in the store (its
+// own line, or for a copy the line of an earlier envelope with the same
+// identity and payload), bad records and lines are in a quarantine object,
+// and only canaries and copies are left out. A Kinesis record holds one
+// envelope, or many when packed.
 
-// kind is what the processor must do with one record.
+// kind is what the processor must do with one envelope.
 type kind int
 
 const (
 	bad    kind = iota // quarantined
 	probe              // canary: dropped
 	kept               // written
-	copied             // a copy of an earlier kept record: dropped
+	copied             // a copy of an earlier kept envelope: dropped
 )
 
-// expect is the model of one batch, computed independently of classify.
-type expect struct {
-	kinds []kind
-	envs  []record.Envelope
-	orig  []int // copied: the kept record it copies
-	// conflict: kept, and an earlier kept record has its identity.
-	conflict []bool
+// unit is one envelope of the batch (or a packed record that cannot be
+// unpacked), in the model computed independently of Read and Run.
+type unit struct {
+	rec  int // the Kinesis record holding it
+	kind kind
+	env  record.Envelope
+	orig int // copied: the kept unit it copies
+	// conflict: kept, and an earlier kept unit has its identity.
+	conflict bool
 }
 
-func model(recs []Record) expect {
-	m := expect{kinds: make([]kind, len(recs)), envs: make([]record.Envelope, len(recs)),
-		orig: make([]int, len(recs)), conflict: make([]bool, len(recs))}
-	for j, r := range recs {
-		e, err := record.Decode(r.Data)
-		switch {
-		case err != nil || e.ReceivedAt.IsZero():
-			m.kinds[j] = bad
-			continue
-		case e.Canary:
-			m.kinds[j] = probe
+func model(recs []Record) []unit {
+	var m []unit
+	for r, rc := range recs {
+		lines, err := pack.Unpack(rc.Data)
+		if err != nil {
+			m = append(m, unit{rec: r, kind: bad})
 			continue
 		}
-		m.envs[j], m.kinds[j] = e, kept
-		for i := range j {
-			if m.kinds[i] != kept || m.envs[i].Identity() != e.Identity() {
+		for _, l := range lines {
+			u := unit{rec: r}
+			e, err := record.Decode(l)
+			switch {
+			case err != nil || e.ReceivedAt.IsZero():
+				m = append(m, u)
+				continue
+			case e.Canary:
+				u.kind = probe
+				m = append(m, u)
 				continue
 			}
-			if m.envs[i].SamePayload(&e) {
-				m.kinds[j], m.orig[j] = copied, i
-				break
+			u.env, u.kind = e, kept
+			for i := range m {
+				if m[i].kind != kept || m[i].env.Identity() != e.Identity() {
+					continue
+				}
+				if m[i].env.SamePayload(&e) {
+					u.kind, u.orig = copied, i
+					break
+				}
+				u.conflict = true
 			}
-			m.conflict[j] = true
-		}
-		if m.kinds[j] == copied {
-			m.conflict[j] = false
+			if u.kind == copied {
+				u.conflict = false
+			}
+			m = append(m, u)
 		}
 	}
 	return m
@@ -124,37 +137,42 @@ func index(t *testing.T, s *store) contents {
 	return c
 }
 
-// has reports whether record i's line is in a sink object of its hour whose
-// sequence range holds it.
-func (c contents) has(m expect, recs []Record, i int) bool {
-	seq, err := strconv.Atoi(recs[i].SequenceNumber)
+// has reports whether unit u's line is in a sink object of its hour whose
+// sequence range holds its Kinesis record.
+func (c contents) has(recs []Record, u unit) bool {
+	seq, err := strconv.Atoi(recs[u.rec].SequenceNumber)
 	if err != nil {
 		return false
 	}
-	hour := m.envs[i].ReceivedAt.UTC().Format("dt=2006-01-02/hr=15")
-	return slices.ContainsFunc(c.sink[string(m.envs[i].Append(nil))], func(s span) bool {
+	hour := u.env.ReceivedAt.UTC().Format("dt=2006-01-02/hr=15")
+	return slices.ContainsFunc(c.sink[string(u.env.Append(nil))], func(s span) bool {
 		return s.hour == hour && s.first <= seq && seq <= s.last
 	})
 }
 
-// checkStored checks that recs[:upto] are all accounted for in s, and returns
-// the model. A copy counts as stored only if the earlier record it copies is.
-// A record stored under its own line is fine even when the model calls it a
-// copy: after a retry from a later record, it is the first of its kind.
-func checkStored(t *testing.T, recs []Record, upto int, s *store) expect {
+// checkStored checks that the envelopes of recs[:upto] are all accounted for
+// in s, and returns the model. A copy counts as stored only if the earlier
+// envelope it copies is. An envelope stored under its own line is fine even
+// when the model calls it a copy: after a retry from a later record, it is
+// the first of its kind.
+func checkStored(t *testing.T, recs []Record, upto int, s *store) []unit {
 	t.Helper()
 	m := model(recs)
 	c := index(t, s)
-	for i := range upto {
-		switch k := m.kinds[i]; {
+	for _, u := range m {
+		if u.rec >= upto {
+			break
+		}
+		seq := recs[u.rec].SequenceNumber
+		switch k := u.kind; {
 		case k == bad:
-			if !c.quar[recs[i].SequenceNumber] {
-				t.Errorf("record %s (bad): not in a quarantine object", recs[i].SequenceNumber)
+			if !c.quar[seq] {
+				t.Errorf("record %s (bad): not in a quarantine object", seq)
 			}
-		case k == kept && !c.has(m, recs, i):
-			t.Errorf("record %s (%+v): not stored", recs[i].SequenceNumber, m.envs[i].Identity())
-		case k == copied && !c.has(m, recs, i) && !c.has(m, recs, m.orig[i]):
-			t.Errorf("record %s dropped as a copy of %s, which is not stored", recs[i].SequenceNumber, recs[m.orig[i]].SequenceNumber)
+		case k == kept && !c.has(recs, u):
+			t.Errorf("record %s (%+v): not stored", seq, u.env.Identity())
+		case k == copied && !c.has(recs, u) && !c.has(recs, m[u.orig]):
+			t.Errorf("record %s (%+v) dropped as a copy of record %s's, which is not stored", seq, u.env.Identity(), recs[m[u.orig].rec].SequenceNumber)
 		}
 	}
 	if len(s.shrunk) > 0 {
@@ -191,27 +209,43 @@ func failedFrom(t *testing.T, recs []Record, failed []string) int {
 }
 
 // FuzzRun checks that no record content makes the processor panic or lose a
-// record: each one is written, quarantined, dropped as a canary, or dropped as
-// a true copy (same producer, id and payload) of an earlier record that is
-// written. data is split at 0x1e into records placed between fixed ones, and
-// the batch repeats them, so the fuzzer finds copies and conflicts. failAt
-// makes that PutObject fail: the records not stored must then be reported,
-// and Lambda's retry from the first reported one (with S3 back) must store
-// the rest without overwriting an object with fewer records.
+// record: each envelope is written, quarantined, dropped as a canary, or
+// dropped as a true copy (same producer, id and payload) of an earlier one
+// that is written. data is split at 0x1e into records placed between fixed
+// ones, and the batch repeats them, so the fuzzer finds copies and
+// conflicts; a part starting with 0x1f is a packed record of the rest's
+// lines (split at 0x1d). failAt makes that PutObject fail: the records not
+// stored must then be reported, and Lambda's retry from the first reported
+// one (with S3 back) must store the rest without overwriting an object with
+// fewer records.
 func FuzzRun(f *testing.F) {
 	f.Add([]byte(line(env("a", h10))), uint8(0))
 	f.Add([]byte("not json"), uint8(0))
 	f.Add([]byte(`{"id":"x","region":"r","receivedAt":"2025-03-04T10:00:00Z","partitionKey":"p","encoding":"base64","data":"!!"}`), uint8(0))
 	f.Add([]byte(line(env("first", h11))+"\x1e"+line(with("[1]", env("first", h10)))+"\x1e"+line(by("p", env("last", h10)))), uint8(2))
+	f.Add([]byte("\x1f"+line(env("first", h11))+"\x1d"+line(with("[1]", env("first", h10)))+"\x1dnot json\x1e"+line(by("p", env("last", h10)))), uint8(2))
 	f.Fuzz(func(t *testing.T, data []byte, failAt uint8) {
 		parts := bytes.SplitN(data, []byte{0x1e}, 8)
 		items := []any{env("first", h10)}
+		part := func(p []byte) any {
+			if len(p) == 0 || p[0] != 0x1f || len(p) > pack.MaxBody/2 {
+				return p
+			}
+			var pk packed
+			for _, l := range bytes.Split(p[1:], []byte{0x1d}) {
+				if bytes.IndexByte(l, '\n') >= 0 {
+					return p
+				}
+				pk = append(pk, l)
+			}
+			return pk
+		}
 		for _, p := range parts {
-			items = append(items, p)
+			items = append(items, part(p))
 		}
 		items = append(items, env("last", h11))
 		for _, p := range parts {
-			items = append(items, p)
+			items = append(items, part(p))
 		}
 		items = append(items, env("first", h10))
 		recs := recsOf(items...)
@@ -232,15 +266,15 @@ func FuzzRun(f *testing.F) {
 		if err == nil {
 			var want Result
 			want.Records = len(recs)
-			for i, kd := range m.kinds {
-				switch kd {
+			for _, u := range m {
+				switch u.kind {
 				case bad:
 					want.Quarantined++
 				case probe:
 					want.Canaries++
 				case kept:
 					want.Written++
-					if m.conflict[i] {
+					if u.conflict {
 						want.Conflicts++
 					}
 				case copied:
@@ -263,10 +297,10 @@ func FuzzRun(f *testing.F) {
 	})
 }
 
-// mixedBatch is a batch after an outage: three hours interleaved (replayed
+// mixedItems is a batch after an outage: three hours interleaved (replayed
 // records of two earlier hours among live ones), two producers with the same
 // ids, copies, a conflict, canaries and bad records.
-func mixedBatch() []Record {
+func mixedItems() []any {
 	h09 := h10.Add(-time.Hour)
 	var items []any
 	for i := range 24 {
@@ -284,47 +318,82 @@ func mixedBatch() []Record {
 			items = append(items, with(`{"changed":true}`, e)) // a conflict
 		}
 	}
-	return recsOf(append(items, items[3], items[10])...) // copies, far from their originals
+	return append(items, items[3], items[10]) // copies, far from their originals
+}
+
+func mixedBatch() []Record { return recsOf(mixedItems()...) }
+
+// packedMixedBatch is mixedItems in packed records of 1 to 4 envelopes
+// (a bad line inside some), among a few plain records: the hours, copies
+// and conflicts now meet inside packed records and across them.
+func packedMixedBatch() []Record {
+	items := mixedItems()
+	var out []any
+	for i, n := 0, 1; i < len(items); n = n%4 + 1 {
+		if n == 4 {
+			out = append(out, items[i]) // plain
+			i++
+			continue
+		}
+		end := min(i+n+1, len(items))
+		out = append(out, packed(items[i:end]))
+		i = end
+	}
+	return recsOf(out...)
+}
+
+// retryBatches are the batches the retry tests run: one envelope per
+// Kinesis record, and packed.
+func retryBatches() map[string][]Record {
+	return map[string][]Record{"plain": mixedBatch(), "packed": packedMixedBatch()}
 }
 
 // TestRunRetryMixedHours tries to lose a record through a failed put in the
 // middle of a mixed-hour batch followed by Lambda's retry from the first
-// reported record, for every put that can fail, and again in the retry.
+// reported record, for every put that can fail, and again in the retry, with
+// plain and with packed records.
 func TestRunRetryMixedHours(t *testing.T) {
-	recs := mixedBatch()
-	all := &store{}
-	res, err := newProcessor(all).Run(context.Background(), recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs := len(res.Keys)
-	if objs != 4 {
-		t.Fatalf("got %d objects, want 4 (3 hours and quarantine)", objs)
-	}
-	for first := 1; first <= objs; first++ {
-		for second := 0; second <= objs; second++ {
-			t.Run(fmt.Sprint(first, "/", second), func(t *testing.T) {
-				s := &store{}
-				start, invocations := 0, 0
-				for fails := []int{first, second, 0}; ; fails = fails[1:] {
-					if len(fails) == 0 {
-						t.Fatalf("still failing after %d invocations", invocations)
+	for name, recs := range retryBatches() {
+		all := &store{}
+		res, err := newProcessor(all).Run(context.Background(), recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs := len(res.Keys)
+		if objs != 4 {
+			t.Fatalf("%s: got %d objects, want 4 (3 hours and quarantine)", name, objs)
+		}
+		for first := 1; first <= objs; first++ {
+			for second := 0; second <= objs; second++ {
+				t.Run(fmt.Sprint(name, "/", first, "/", second), func(t *testing.T) {
+					s := &store{}
+					start, invocations := 0, 0
+					for fails := []int{first, second, 0}; ; fails = fails[1:] {
+						if len(fails) == 0 {
+							t.Fatalf("still failing after %d invocations", invocations)
+						}
+						s.calls, s.fail = nil, failingAt(fails[0]).fail
+						res, err := newProcessor(s).Run(context.Background(), recs[start:])
+						invocations++
+						k := failedFrom(t, recs[start:], res.Failed)
+						checkStored(t, recs, start+k, s)
+						if err == nil {
+							break
+						}
+						start += k
 					}
-					s.calls, s.fail = nil, failingAt(fails[0]).fail
-					res, err := newProcessor(s).Run(context.Background(), recs[start:])
-					invocations++
-					k := failedFrom(t, recs[start:], res.Failed)
-					checkStored(t, recs, start+k, s)
-					if err == nil {
-						break
+					checkStored(t, recs, len(recs), s)
+					// A packed record's envelopes of two hours start two
+					// objects at one record: when the second fails, the
+					// retry from that record rewrites the first's key,
+					// with the records an earlier one had made copies
+					// (checkStored: never fewer). One envelope per record
+					// never rewrites a key.
+					if name == "plain" && len(s.changed) > 0 {
+						t.Errorf("got objects overwritten with other content: %q", s.changed)
 					}
-					start += k
-				}
-				checkStored(t, recs, len(recs), s)
-				if len(s.changed) > 0 {
-					t.Errorf("got objects overwritten with other content: %q", s.changed)
-				}
-			})
+				})
+			}
 		}
 	}
 }
@@ -333,22 +402,23 @@ func TestRunRetryMixedHours(t *testing.T) {
 // the mapping retry the whole batch, bisected. The halves may rewrite keys the
 // whole batch wrote, but never with fewer records.
 func TestRunRetryBisected(t *testing.T) {
-	recs := mixedBatch()
-	for puts := 1; puts <= 4; puts++ {
-		for m := 1; m < len(recs); m += 3 {
-			t.Run(fmt.Sprint(puts, "/", m), func(t *testing.T) {
-				s := failingAt(puts + 1) // the invocation dies before put puts+1 ends
-				if _, err := newProcessor(s).Run(context.Background(), recs); err == nil && puts < 4 {
-					t.Fatal("got no error, want the put to fail")
-				}
-				s.fail = nil
-				for _, half := range [][]Record{recs[:m], recs[m:]} {
-					if res, err := newProcessor(s).Run(context.Background(), half); err != nil {
-						t.Fatalf("got %v, %q, want no failure", err, res.Failed)
+	for name, recs := range retryBatches() {
+		for puts := 1; puts <= 4; puts++ {
+			for m := 1; m < len(recs); m += 3 {
+				t.Run(fmt.Sprint(name, "/", puts, "/", m), func(t *testing.T) {
+					s := failingAt(puts + 1) // the invocation dies before put puts+1 ends
+					if _, err := newProcessor(s).Run(context.Background(), recs); err == nil && puts < 4 {
+						t.Fatal("got no error, want the put to fail")
 					}
-				}
-				checkStored(t, recs, len(recs), s)
-			})
+					s.fail = nil
+					for _, half := range [][]Record{recs[:m], recs[m:]} {
+						if res, err := newProcessor(s).Run(context.Background(), half); err != nil {
+							t.Fatalf("got %v, %q, want no failure", err, res.Failed)
+						}
+					}
+					checkStored(t, recs, len(recs), s)
+				})
+			}
 		}
 	}
 }

@@ -85,9 +85,11 @@ type Result struct {
 	// in batch order: the handler reports them as BatchItemFailures and Lambda
 	// retries the shard from the first one.
 	Failed []string
-	// Records is the batch size. Written records went to the sink, Quarantined
-	// ones to the quarantine prefix; Canaries and Duplicates were dropped. A
-	// duplicate is a copy of an earlier record of the batch: the same
+	// Records is the batch size in Kinesis records. The other counts are
+	// of envelopes (a packed Kinesis record holds many): Written ones went
+	// to the sink, Quarantined ones (bad records, or bad lines of packed
+	// ones) to the quarantine prefix; Canaries and Duplicates were dropped.
+	// A duplicate is a copy of an earlier envelope of the batch: the same
 	// producer's same id with the same payload (record.Envelope.Duplicate).
 	Records, Written, Quarantined, Canaries, Duplicates int
 	// Conflicts counts the written records whose identity (producer, id) an
@@ -155,28 +157,32 @@ type object struct {
 // Run stores a batch: one object per hour of receivedAt present in the batch
 // (however the hours interleave, as they do when replayed records meet live
 // ones) and one for the quarantined records. Objects are written in the order
-// of their first record; at the first failed write it stops and reports every
-// record from that object's first record on. All records before it are
-// stored (in objects already written, quarantined, or dropped as canaries or
-// copies of an earlier record, which is in a written object too), so
-// Lambda's retry from there loses nothing. Records after it that are in
-// objects already written are written again by the retry: extra copies, as
-// at-least-once delivery allows.
+// of their first Kinesis record; at the first failed write it stops and
+// reports every Kinesis record from that object's first record on (a packed
+// record is reported whole: Kinesis retries records, not envelopes). All
+// records before it are stored (in objects already written, quarantined, or
+// dropped as canaries or copies of an earlier envelope, which is in a written
+// object too), so Lambda's retry from there loses nothing. Envelopes of the
+// reported records that are in objects already written are written again by
+// the retry: extra copies, as at-least-once delivery allows.
 //
-// A retry never overwrites an object with different content. A key is
-// <prefix>/region/dt/hr/<shard>-<firstSeq>-<lastSeq>, and within a batch
-// each object has its own first record. Every object written before the
-// failure has its first record before the reported one, and every object of
-// the retry (which starts at the reported record) has its first record at or
-// after it: their keys differ, at every step of a chain of retries. A whole
-// batch retried (a function error, or bisection after one) starting at the
-// same record produces the same key only for the same hour, first and last
-// record, and the records between those are the same (a batch is
+// A key is <prefix>/region/dt/hr/<shard>-<firstSeq>-<lastSeq>, and within a
+// batch each object has its own hour and first record. Every object written
+// before the failure has its first record before the reported one or at it,
+// and every object of the retry (which starts at the reported record) has its
+// first record at or after it, so their keys differ, at every step of a chain
+// of retries, except for objects starting at the reported record itself: a
+// packed record holding envelopes of two hours starts two objects, and when
+// the second one's write fails the retry writes the first one's key again.
+// A whole batch retried (a function error, or bisection after one) starting
+// at the same record produces the same key only for the same hour, first and
+// last record, and the records between those are the same (a batch is
 // consecutive records of the shard, or of its partition-key group when
 // batches run in parallel), classified the same way: the same content.
-// Starting later (the second half of a bisected batch), an object of the same
-// key can only hold more records, since fewer earlier records can make one of
-// them a copy.
+// Starting later (the second half of a bisected batch, or a retry from a
+// packed record), an object of the same key can only hold more envelopes,
+// since fewer earlier records can make one of them a copy: a retry never
+// overwrites an object with fewer records.
 //
 // Run never starts a PutObject that could still run at its context's
 // deadline less Margin: it reports the failure, from that object's first
@@ -369,7 +375,8 @@ type quarantineLine struct {
 }
 
 // quarantineLines appends one line per bad record: Data is what batch.Read
-// could not read (the Kinesis record's whole data in today's format).
+// could not read (the Kinesis record's whole data, or the line of a packed
+// record that is not an envelope).
 func quarantineLines(dst []byte, b *batch.Batch) []byte {
 	for _, bad := range b.Bad {
 		r := &b.Records[bad.Index]

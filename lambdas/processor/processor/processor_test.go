@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/twinstream/twinstream/lambdas/pack"
 	"github.com/twinstream/twinstream/lambdas/record"
 )
 
@@ -61,8 +62,12 @@ func rec(seq string, data []byte) Record {
 		ArrivalTime: time.Date(2025, 3, 4, 12, 30, 0, 0, time.UTC)}
 }
 
+// packed is a packed record (package pack) of envelopes or raw lines
+// ([]byte / string).
+type packed []any
+
 // recsOf builds records with sequence numbers 1, 2, ... from envelopes
-// (record.Envelope) or raw bytes ([]byte / string).
+// (record.Envelope), raw bytes ([]byte / string) or packed records.
 func recsOf(items ...any) []Record {
 	out := make([]Record, len(items))
 	for i, it := range items {
@@ -74,6 +79,23 @@ func recsOf(items ...any) []Record {
 			data = v
 		case string:
 			data = []byte(v)
+		case packed:
+			var body []byte
+			for _, l := range v {
+				switch l := l.(type) {
+				case record.Envelope:
+					body = l.Append(body)
+				case []byte:
+					body = append(body, l...)
+				case string:
+					body = append(body, l...)
+				}
+				body = append(body, '\n')
+			}
+			var err error
+			if data, err = pack.Encode(nil, body); err != nil {
+				panic(err)
+			}
 		default:
 			panic(fmt.Sprintf("recsOf: unexpected %T", it))
 		}

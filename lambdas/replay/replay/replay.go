@@ -1,8 +1,10 @@
 // Package replay drains the spill bucket back into Kinesis. Ingest spills the
 // envelopes it could not write (one NDJSON object per request); S3 tells SQS
 // about each new object, and the replay function reads the object, writes its
-// envelopes to Kinesis with the same bytes (so the same ids), and deletes the
-// object only when every record is in. Anything it cannot finish is reported
+// envelopes to Kinesis with the same bytes (so the same ids; packed again into
+// packed records unless the pipeline turned packing off, under the partition
+// key rule of stream.Packer), and deletes the object only when every record
+// is in. Anything it cannot finish is reported
 // as a failed SQS message: SQS delivers it again later, and after the queue's
 // maxReceiveCount the message lands in the DLQ while the object stays in the
 // spill bucket. Nothing is deleted that is not in the stream.
@@ -85,7 +87,10 @@ func (f DeleteObjectFunc) DeleteObject(ctx context.Context, in *s3.DeleteObjectI
 	return f(ctx, in, opts...)
 }
 
-// Putter writes entries to Kinesis; *stream.Writer is one.
+// Putter writes entries to Kinesis: *stream.Writer, or *stream.Packer around
+// it (packed records, the deployed function's default). Failed names the
+// entries (envelopes) not written: a packed record Kinesis did not take
+// fails every envelope in it, and so the whole object.
 type Putter interface {
 	Put(ctx context.Context, entries []stream.Entry) stream.Result
 }
@@ -322,8 +327,8 @@ func (e *BadObjectError) Unwrap() error { return e.Err }
 
 // ReadEntries parses a spill object: NDJSON, one envelope per line, blank
 // lines and CRLF allowed, lines of any length. Each entry's Data is the
-// envelope line as stored (so the record keeps its id and bytes) and its
-// PartitionKey the envelope's. If any line is bad it returns no entries and a
+// envelope line as stored (so the record keeps its id and bytes), its
+// PartitionKey the envelope's, and AnyShard says the key is the id. If any line is bad it returns no entries and a
 // *BadObjectError: the object is replayed whole or not at all.
 func ReadEntries(rd io.Reader, maxBytes int64) ([]stream.Entry, error) {
 	br := bufio.NewReaderSize(io.LimitReader(rd, maxBytes+1), 64<<10)
@@ -346,7 +351,12 @@ func ReadEntries(rd io.Reader, maxBytes int64) ([]stream.Entry, error) {
 			if size := len(b) + len(env.PartitionKey); size > record.MaxKinesisRecord {
 				return nil, &BadObjectError{Line: n, Err: fmt.Errorf("envelope of id %q is %d bytes with its partition key, over the Kinesis record limit of %d", env.ID, size, record.MaxKinesisRecord)}
 			}
-			entries = append(entries, stream.Entry{Data: b, PartitionKey: env.PartitionKey})
+			// An envelope whose partition key is its id was most likely sent
+			// without one (ingest gave it its id): no wish for ordering, so a
+			// Packer packs it with the others. (A producer's own key equal to
+			// its record's id is taken for that too: a spilled record's order
+			// is not kept anyway, it comes back after later ones.)
+			entries = append(entries, stream.Entry{Data: b, PartitionKey: env.PartitionKey, AnyShard: env.PartitionKey == env.ID})
 		}
 		if err == io.EOF {
 			return entries, nil

@@ -565,7 +565,7 @@ func TestReplayTwice(t *testing.T) {
 	if !slices.EqualFunc(runs[0], runs[1], func(a, b stream.Entry) bool {
 		return bytes.Equal(a.Data, b.Data) && a.PartitionKey == b.PartitionKey
 	}) {
-		t.Errorf("second replay wrote other records:\ngot  %q\nwant %q", runs[1], runs[0])
+		t.Errorf("second replay wrote other records:\ngot  %q\nwant %q", entryText(runs[1]), entryText(runs[0]))
 	}
 	for i, l := range lines(spill) {
 		if !bytes.Equal(runs[1][i].Data, l) {
@@ -743,4 +743,13 @@ func TestRunMetrics(t *testing.T) {
 			t.Errorf("%s: in the catalogue as replay's, never written", m.Name)
 		}
 	}
+}
+
+// entryText shows entries in a failure message.
+func entryText(es []stream.Entry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = fmt.Sprintf("%s %q any=%t", e.PartitionKey, e.Data, e.AnyShard)
+	}
+	return out
 }

@@ -605,4 +605,3 @@ func TestHasSpace(t *testing.T) {
 		}
 	}
 }
-

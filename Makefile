@@ -116,9 +116,11 @@ synth-time: deps
 # bench: CPU per record on one core (-cpu 1; records/cpu-s counts CPU time,
 # which a shared machine disturbs less than records/s), replay's drain rate,
 # bootstrap sizes and each bootstrap's init duration under aws-lambda-rie
-# (init-ms, target <= 50); the README's performance section quotes its output.
+# (init-ms, target <= 50); then e2e/benchtargets prints each of issue 10's
+# figures with its target. The README's performance section quotes its output.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -count 3 ./lambdas/... | tee bench.txt
 	cd client && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 -count 3 ./... | tee -a $(CURDIR)/bench.txt
 	cd $(E2E) && $(GO) test -count=1 -v -run TestBootstrapSizes ./lambdas/ | grep bootstrap | tee -a $(CURDIR)/bench.txt
 	cd $(E2E) && $(GO) test -run '^$$' -bench Init -benchtime 10x -count 3 ./lambdas/ | grep -E '^(Benchmark|ok|FAIL)' | tee -a $(CURDIR)/bench.txt
+	cd $(E2E) && $(GO) run ./benchtargets < $(CURDIR)/bench.txt | tee -a $(CURDIR)/bench.txt

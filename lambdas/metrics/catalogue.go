@@ -48,9 +48,9 @@ var (
 	KinesisPutLatency = Metric{Name: "KinesisPutLatency", Unit: Milliseconds, Statistic: "p99", Handler: Ingest,
 		Description: "time one request spent writing its records to Kinesis: its PutRecords calls with their retries and backoff, within KINESIS_BUDGET; only requests that tried Kinesis"}
 	KinesisThrottled = Metric{Name: "KinesisThrottledRecords", Unit: Count, Statistic: "Sum", Handler: Ingest,
-		Description: "records Kinesis refused for throughput (ProvisionedThroughputExceeded, per record or per call), counted per attempt"}
+		Description: "Kinesis records refused for throughput (ProvisionedThroughputExceeded, per record or per call), counted per attempt; a packed record (PACK_RECORDS) counts once however many envelopes it holds"}
 	KinesisFaults = Metric{Name: "KinesisFaults", Unit: Count, Statistic: "Sum", Handler: Ingest,
-		Description: "failed PutRecords calls (timeouts, network, 5xx, access, KMS) and records failed with another error than throttling, counted per attempt"}
+		Description: "failed PutRecords calls (timeouts, network, 5xx, access, KMS) and Kinesis records failed with another error than throttling, counted per attempt; a packed record counts once"}
 	BreakerOpen = Metric{Name: "BreakerOpen", Unit: Count, Statistic: "Sum", Handler: Ingest,
 		Description: "1 for a request that spilled without trying Kinesis because its execution environment's breaker was open, 0 for the other requests that stored records"}
 )
@@ -58,9 +58,9 @@ var (
 // Processor: one line per batch (the library's default processor).
 var (
 	BatchRecords = Metric{Name: "BatchRecords", Unit: Count, Statistic: "Sum", Handler: Processor,
-		Description: "records in the batch Lambda delivered"}
+		Description: "Kinesis records in the batch Lambda delivered (a packed record counts once; the other processor counts are envelopes)"}
 	Written = Metric{Name: "WrittenRecords", Unit: Count, Statistic: "Sum", Handler: Processor,
-		Description: "records written to the sink bucket"}
+		Description: "envelopes written to the sink bucket"}
 	Quarantined = Metric{Name: "QuarantinedRecords", Unit: Count, Statistic: "Sum", Handler: Processor,
 		Description: "records that are not valid envelopes, written under the quarantine prefix"}
 	Duplicates = Metric{Name: "DuplicateRecords", Unit: Count, Statistic: "Sum", Handler: Processor,
@@ -70,7 +70,7 @@ var (
 	Canaries = Metric{Name: "CanaryRecords", Unit: Count, Statistic: "Sum", Handler: Processor,
 		Description: "health canary records, dropped"}
 	FailedRecords = Metric{Name: "FailedRecords", Unit: Count, Statistic: "Sum", Handler: Processor,
-		Description: "records reported as BatchItemFailures (not stored yet): Lambda delivers them again"}
+		Description: "Kinesis records reported as BatchItemFailures (not stored yet): Lambda delivers them again, a packed record whole"}
 	SinkObjects = Metric{Name: "SinkObjects", Unit: Count, Statistic: "Sum", Handler: Processor,
 		Description: "objects written to the sink bucket (the quarantine object included)"}
 	S3PutLatency = Metric{Name: "S3PutLatency", Unit: Milliseconds, Statistic: "p99", Handler: Processor,

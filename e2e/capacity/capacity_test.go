@@ -53,6 +53,7 @@ func near(got, want float64) bool { return math.Abs(got-want) <= 1e-9*math.Max(1
 func TestFlow(t *testing.T) {
 	in := DefaultInputs()
 	env := func(size int) float64 { return float64(size) + in.EnvelopeOverhead.Value }
+	h, r := in.PackHeaderBytes.Value, in.PackRatio.Value
 	tests := []struct {
 		name       string
 		in         Inputs
@@ -68,14 +69,14 @@ func TestFlow(t *testing.T) {
 		{name: "2,000 B unpacked: 3 KiB", in: in, size: 2000, perRequest: 100, kinesis: 1, sent: env(2000) + 26, billed: 3072},
 		{name: "20,000 B unpacked: 49 fit the ALB's 1 MB body", in: in, size: 20000, perRequest: 49, kinesis: 1, sent: env(20000) + 26, billed: 20480},
 		{name: "200 B packed: the request's 100 in one record", in: in, size: 200, packed: true, perRequest: 100, kinesis: 0.01,
-			// 16 + 100 x 386 x 0.15 = 5,806 bytes + the 26-byte key: 6 KiB for 100 records.
-			sent: (16 + 100*env(200)*0.15 + 26) / 100, billed: 6144.0 / 100},
-		{name: "packed record over the cap is split", in: with(in, func(in *Inputs) { in.PackMaxBytes.Value = 2000 }), size: 200, packed: true,
-			perRequest: 100, kinesis: 0.03,
-			// 5,806 bytes in 3 records of 1,935 + 26 bytes: 2 KiB each.
-			sent: (16 + 100*env(200)*0.15 + 3*26) / 100, billed: 3 * 2048.0 / 100},
+			// 6 + 100 x 386 x 0.11 = 4,252 bytes + the 26-byte key: 5 KiB for 100 records.
+			sent: (h + 100*env(200)*r + 26) / 100, billed: ceilTo(h+100*env(200)*r+26, 1024) / 100},
+		{name: "a body over the cap is split", in: with(in, func(in *Inputs) { in.PackMaxBytes.Value = 2000 }), size: 200, packed: true,
+			perRequest: 100, kinesis: 0.20,
+			// 100 lines of 387 bytes in bodies of at most 2,000: 20 records.
+			sent: (20*h + 100*env(200)*r + 20*26) / 100, billed: 20 * ceilTo((20*h+100*env(200)*r)/20+26, 1024) / 100},
 		{name: "batch size lowered", in: with(in, func(in *Inputs) { in.BatchSize.Value = 10 }), size: 200, packed: true, perRequest: 10, kinesis: 0.1,
-			sent: (16 + 10*env(200)*0.15 + 26) / 10, billed: 1024.0 / 10},
+			sent: (h + 10*env(200)*r + 26) / 10, billed: 1024.0 / 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

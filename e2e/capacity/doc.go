@@ -109,8 +109,7 @@ func Render(in Inputs) string {
 	w("Change a figure in `e2e/capacity/inputs.go` (with its source), then rewrite this file:\n\n")
 	w("```sh\ncd e2e && go test -run TestCapacityDoc ./capacity -update\n```\n\n")
 	w("`make test` fails when this file and the program disagree. Prices and quotas: %s, checked %s, USD.\n", Region, Checked)
-	w("Figures marked ASSUMPTION were not found in the sources searched; those marked placeholder wait for\n")
-	w("issue 10's benchmarks (packed Kinesis records, spill keys, replay drain) and are to be replaced.\n\n")
+	w("Figures marked ASSUMPTION were not found in the sources searched; measured figures name the command that measures them.\n\n")
 
 	// Headline.
 	w("## Summary\n\n")
@@ -145,7 +144,7 @@ func Render(in Inputs) string {
 	w("Producers send batches of %s records (fewer when their JSON would pass the ALB's 1 MB body). Ingest wraps each record in an envelope of its data + %s bytes and\n",
 		num(in.BatchSize.Value), num(in.EnvelopeOverhead.Value))
 	w("writes it to Kinesis with its id as partition key (%s bytes). Kinesis bills each record rounded up to 1 KiB. With packing on, a request's envelopes\n", num(in.IDBytes.Value))
-	w("go into one packed record (compressed to %s of their size: placeholder), so the request pays the rounding once.\n\n", num3(in.PackRatio.Value))
+	w("go into one packed record (compressed to %s of their size, measured on 200-byte JSON order events), so the request pays the rounding once.\n\n", num3(in.PackRatio.Value))
 	rows = nil
 	for _, size := range Sizes {
 		for _, on := range []bool{false, true} {
@@ -188,9 +187,9 @@ func Render(in Inputs) string {
 		head = append(head, l.Component)
 	}
 	table(&b, append(head, "sustainable, limit", "spilling (Kinesis down)"), rows)
-	w("Spilling: while Kinesis is down each request writes one S3 object, %s PUT/s per partitioned prefix over %s partition(s) (placeholder: today's keys share one time prefix per hour;\n",
+	w("Spilling: while Kinesis is down each request writes one S3 object, %s PUT/s per partitioned prefix over %s partitions (spill keys start with one of 256 hashed prefixes;\n",
 		num(in.S3PutPerPrefix.Value), num(in.SpillPrefixes.Value))
-	w("hashed keys multiply this once S3 has split the prefix, which it does under sustained load, not at once). Replay drains at %s records/s (%s invocations x %s records/s: placeholder),\n",
+	w("S3 splits a prefix into partitions under sustained load, not at once, so the first minutes get fewer). Replay drains at %s records/s (%s invocations x %s records/s, BenchmarkReplayDrain),\n",
 		rate(in.DrainRate()), num(in.ReplayConcurrency.Value), num(in.ReplayPerInvocSec.Value))
 	w("so an hour of outage at %s records/s takes %s to drain, while live traffic goes on.\n\n", num(ref), dur(ref*3600/in.DrainRate()))
 

@@ -63,7 +63,6 @@ type Inputs struct {
 	// Measured by this repository.
 	IngestPerCore    Figure // ingest records/s per core, 200-byte records
 	ProcessorPerCore Figure // processor records/s per core
-	GzipPerCore      Figure // bytes/s per core of gzip (klauspost) over envelopes
 	SinkGzipRatio    Figure // gzip'd size / raw size of a batch of envelopes
 	EnvelopeOverhead Figure // envelope bytes beyond the record's data
 	IDBytes          Figure // a ULID id (and default partition key)
@@ -72,7 +71,8 @@ type Inputs struct {
 	// benchmark (records per Kinesis record, billed bytes per record) lands.
 	PackRatio       Figure // packed (compressed) bytes / envelope bytes
 	PackHeaderBytes Figure // per packed record: magic, version, codec, lengths
-	PackMaxBytes    Figure // most bytes of one packed Kinesis record
+	PackMaxBytes    Figure // most envelope bytes (body before compression) of one packed record
+	PackPerCore     Figure // bytes/s per core of packing (zstd) envelopes on ingest
 
 	// Spill keys and replay (helper "hot").
 	SpillPrefixes     Figure // S3 partitions spill keys spread over
@@ -191,15 +191,15 @@ func DefaultInputs() Inputs {
 		BatchSize: Figure{100, "records", "records per request (the client's load default and the drill's), fewer when the ALB's 1 MB body is full", Setting, "client/load DefaultBatchSize", ""},
 
 		IngestPerCore:    Figure{480000, "records/s", "ingest CPU per core through the ALB event adapter, 500 records of 200-byte JSON per request (lowest median of the three body forms, NDJSON in base64, over two runs)", Measured, "go test -run '^$' -bench ALB -benchmem -cpu 1 -count 3 ./lambdas/ingest/ingest (records/cpu-s), 2026-12-02", ""},
-		ProcessorPerCore: Figure{138000, "records/s", "processor CPU per core, decode + gzip + fake S3, packing off (lowest of the run); the same figure is used with packing on until pack's benchmark lands", Measured, "make bench, BenchmarkProcess, 2026-12-01 (README Performance)", ""},
-		GzipPerCore:      Figure{333e6, "bytes/s", "gzip (klauspost/compress) of a batch of envelopes, per core: the packing cost on ingest (until pack's codec is measured)", Measured, "make bench, gzip of one batch, 2026-12-01 (README Performance)", ""},
+		ProcessorPerCore: Figure{310000, "records/s", "processor CPU per core, unpack + decode + gzip + fake S3, packed records of 500 envelopes (lowest of the run; 458k-470k with plain records): the packed figure is used for both cases", Measured, "go test -run '^$' -bench 'BenchmarkProcess(Packed)?$' -benchmem -cpu 1 -count 3 ./lambdas/processor/processor, 2026-12-02", ""},
 		SinkGzipRatio:    Figure{0.150, "", "gzip'd / raw size of a processor batch of 200-byte JSON envelopes", Measured, "make bench, gzip of one batch, 2026-12-01 (README Performance)", ""},
 		EnvelopeOverhead: Figure{float64(envelopeOverhead()), "bytes", "envelope bytes beyond the data (id, producer, region, receivedAt, partitionKey, encoding)", Measured, "lambdas/record Envelope.Append of a ULID-id record, computed when the document is generated", ""},
 		IDBytes:          Figure{26, "bytes", "a ULID id, the default partition key", Setting, "lambdas/record IDs (ULID)", ""},
 
-		PackRatio:       Figure{0.150, "", "packed (compressed) bytes / envelope bytes of a packed Kinesis record; taken as the sink's measured gzip ratio until pack's benchmark reports its own; incompressible data would give ~1", Placeholder, "replace with pack's figure (issue 10): from its billed-bytes benchmark, (bytes sent per packed record - partition key - header) / (envelopes per packed record x envelope bytes)", ""},
-		PackHeaderBytes: Figure{16, "bytes", "per packed record: magic, version, codec and length fields", Placeholder, "replace with docs/packed-format.md's header size", ""},
-		PackMaxBytes:    Figure{1 << 20, "bytes", "most bytes of one packed Kinesis record (Kinesis' 1 MiB record)", Placeholder, "replace with pack's cap", ""},
+		PackRatio:       Figure{0.110, "", "zstd-compressed / envelope bytes of a packed record of 500 envelopes of 200-byte JSON order events (lambdas/pack/sample); BenchmarkBilled sends 42.85 B per record; incompressible data would give ~1", Measured, "go test -run '^$' -bench 'Billed|Encode' -benchmem -cpu 1 -count 3 ./lambdas/ingest/ingest ./lambdas/pack (ratio 0.109), 2026-12-02", ""},
+		PackHeaderBytes: Figure{6, "bytes", "per packed record: magic (4), version, codec", Setting, "docs/packed-format.md", ""},
+		PackMaxBytes:    Figure{1 << 20, "bytes", "most envelope bytes (newline-terminated lines) in one packed record's body: pack.MaxBody, 1 MiB, the same as one plain Kinesis record", Setting, "lambdas/pack MaxBody, docs/packed-format.md", ""},
+		PackPerCore:     Figure{500e6, "bytes/s", "zstd (klauspost, fastest level) of envelopes per core, the packing cost on ingest (pack measured ~0.9 us per record of ingest CPU in all)", Measured, "go test -run '^$' -bench Encode -benchmem -cpu 1 -count 2 ./lambdas/pack (1.29M-1.39M records/s), 2026-12-02", ""},
 
 		SpillPrefixes:     Figure{256, "partitions", "S3 partitions spill keys can spread over: 256 hashed prefixes right after spill/ (ingest.SpillKey); S3 splits partitions under sustained load, not at once, so the first minutes of an outage get fewer", Setting, "lambdas/ingest/ingest SpillKey: <prefix>/<2 hex of FNV-1a of the request id>/region=...", ""},
 		ReplayPerInvocSec: Figure{4100, "records/s", "records one replay invocation writes back per second: spill objects of 500 records, S3 GET and DELETE 30 ms each, PutRecords 50 ms, CPU at 512 MB (0.289 vCPU): 122 ms per object", Measured, "go test -run '^$' -bench ReplayDrain -benchmem -cpu 1 -count 3 ./lambdas/replay/replay (8.4-8.6 objects/s with the latencies assumed there), 2026-12-02", ""},

@@ -77,16 +77,17 @@ func (in Inputs) Flow(size int, packed bool) Flow {
 		f.BilledBytes = ceilTo(f.SentBytes, unit)
 	} else {
 		// A request's envelopes without a partition key of their own go
-		// into one packed record, split when it would exceed PackMaxBytes.
-		packed := in.PackHeaderBytes.Value + n*f.Envelope*in.PackRatio.Value
-		k := math.Ceil(packed / in.PackMaxBytes.Value)
+		// into one packed record, split when its body (the envelopes,
+		// before compression) would exceed PackMaxBytes.
+		k := math.Ceil(n * (f.Envelope + 1) / in.PackMaxBytes.Value)
+		packed := k*in.PackHeaderBytes.Value + n*f.Envelope*in.PackRatio.Value
 		f.KinesisRecords = k / n
 		f.SentBytes = (packed + k*id) / n
 		f.BilledBytes = k * ceilTo(packed/k+id, unit) / n
 	}
 	cpu := f.Envelope / in.Flow200Envelope() / in.IngestPerCore.Value
 	if packed {
-		cpu += f.Envelope / in.GzipPerCore.Value
+		cpu += f.Envelope / in.PackPerCore.Value
 	}
 	f.IngestSeconds = in.IngestWaitSec.Value + n*cpu/in.cpuShare(in.IngestMemoryMB.Value)
 	return f

@@ -410,9 +410,19 @@ type scratch struct {
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // github.com/klauspost/compress/gzip measured faster than compress/gzip on
-// this data at the default level (see BenchmarkGzip); the output is standard
-// gzip. The writer is pooled: a new one allocates its large window each time.
-var gzipPool = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+// this data (see BenchmarkGzip); the output is standard gzip. Level 1
+// (BestSpeed) compresses 200-byte JSON envelopes 2.4x faster than the
+// default level for objects 5% larger (ratio 0.158 against 0.150): gzip
+// was half of the processor's CPU, and a processor CPU-second costs far
+// more than the storage of the extra bytes. The writer is pooled: a new one
+// allocates its large window each time.
+var gzipPool = sync.Pool{New: func() any {
+	w, err := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	if err != nil {
+		panic(err) // BestSpeed is a valid level: unreachable
+	}
+	return w
+}}
 
 // gzipTo replaces dst's content with the gzip of raw. The header carries no
 // name or time, so the same raw bytes always give the same object.

@@ -118,11 +118,15 @@ func runSend(ctx context.Context, args []string, env Env) error {
 	if !*quiet {
 		o.Retry = (&send.Retries{Note: bar.Note}).Retry
 	}
+	noted := make(chan struct{})
 	stopNote := context.AfterFunc(ctx, func() {
+		defer close(noted)
 		note("interrupted: the batches in flight get up to %v to finish; Ctrl-C again quits at once", load.DefaultGrace)
 	})
 	rep, runErr := send.Run(ctx, o)
-	stopNote()
+	if !stopNote() {
+		<-noted // the note is being written: let it finish before the summary (and exit)
+	}
 	if rep == nil {
 		return runErr
 	}

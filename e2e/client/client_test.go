@@ -1,28 +1,19 @@
 // Package client_test runs the producer client (module client) against the
 // real ingest handler (lambdas/ingest/ingest) behind an HTTP server on
-// 127.0.0.1, with fakes of Kinesis, S3 and Secrets Manager, and a
-// middleware that fails on purpose: 429s, 5xx, ingest's own partial 503
+// 127.0.0.1 (internal/faultyingest), with fakes of Kinesis, S3 and Secrets
+// Manager, and a middleware that fails on purpose: 429s, 5xx, ingest's own partial 503
 // (Kinesis and the spill bucket failing for some records), dropped
 // connections, lost answers and hangs.
 package client_test
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
-	"compress/gzip"
-	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -30,14 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/twinstream/twinstream/client"
 	"github.com/twinstream/twinstream/client/load"
-	"github.com/twinstream/twinstream/lambdas/ingest/ingest"
+	"github.com/twinstream/twinstream/e2e/internal/faultyingest"
 	"github.com/twinstream/twinstream/lambdas/record"
-	"github.com/twinstream/twinstream/lambdas/stream"
 )
 
 func TestMain(m *testing.M) {
@@ -50,197 +37,10 @@ const (
 	producer = "team-e2e"
 )
 
-// fault is what the middleware does with one request.
-type fault string
-
-const (
-	pass        fault = ""        // to ingest
-	tooMany     fault = "429"     // the WAF's 429, Retry-After: 1
-	albPage     fault = "503-alb" // the ALB's own 503 page, not JSON
-	status500   fault = "500"     // a 5xx without an ingest answer
-	status502   fault = "502"     // the ALB: the function failed
-	partial     fault = "partial" // to ingest, whose Kinesis fails the odd records and whose spill bucket fails: ingest's partial 503
-	spill       fault = "spill"   // to ingest, whose Kinesis fails every record: it spills (202, spilled)
-	storageDown fault = "storage" // to ingest, whose Kinesis and spill bucket fail: 503, nothing stored
-	reset       fault = "reset"   // the connection is reset before ingest sees the request
-	lost        fault = "lost"    // ingest stores the records, then the connection is closed: the answer is lost
-	hang        fault = "hang"    // no answer until the client gives up the attempt
-)
-
-type faultKey struct{}
-
-// region is one ingest behind a failing middleware, with its stores.
-type region struct {
-	t    *testing.T
-	name string
-	h    *ingest.Handler
-	srv  *httptest.Server
-
-	mu       sync.Mutex
-	script   []fault
-	always   fault      // after the script; pass by default
-	requests [][]string // ids of each request that reached the middleware, decoded
-	stored   map[string][]record.Envelope
-	spilled  int // envelopes in spill objects
-}
-
-func newRegion(t *testing.T, name string, maxRecords int) *region {
-	t.Helper()
-	r := &region{t: t, name: name, stored: map[string][]record.Envelope{}}
-	sum := sha256.Sum256([]byte(apiKey))
-	secret := fmt.Sprintf(`{"keys":[{"id":%q,"sha256":%q}]}`, producer, hex.EncodeToString(sum[:]))
-	h, err := ingest.New(ingest.Config{Region: name, SpillBucket: "spill", KeysSecretARN: "arn:keys", MaxRecords: maxRecords, BreakerAfter: -1},
-		ingest.Deps{
-			Kinesis: ingest.PutFunc(r.put),
-			S3:      ingest.PutObjectFunc(r.putObject),
-			Secrets: ingest.GetSecretValueFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-				return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(secret)}, nil
-			}),
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.h = h
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *region) url() string { return r.srv.URL + ingest.Path }
-
-func (r *region) keep(envs ...record.Envelope) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range envs {
-		r.stored[e.ID] = append(r.stored[e.ID], e)
-	}
-}
-
-// put is Kinesis: it takes the entries, or fails some as the request's
-// fault says.
-func (r *region) put(ctx context.Context, entries []stream.Entry) stream.Result {
-	f, _ := ctx.Value(faultKey{}).(fault)
-	var res stream.Result
-	res.Calls = 1
-	for i, e := range entries {
-		if f == spill || f == storageDown || (f == partial && i%2 == 1) {
-			res.Failed = append(res.Failed, i)
-			continue
-		}
-		env, err := record.Decode(e.Data)
-		if err != nil {
-			r.t.Errorf("kinesis got an invalid envelope: %v", err)
-		}
-		r.keep(env)
-	}
-	if len(res.Failed) > 0 {
-		res.Faults, res.Err = 1, errors.New("kinesis: connection refused")
-	}
-	return res
-}
-
-// putObject is the spill bucket.
-func (r *region) putObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	if f, _ := ctx.Value(faultKey{}).(fault); f == partial || f == storageDown {
-		return nil, errors.New("s3: service unavailable")
-	}
-	sc := bufio.NewScanner(in.Body)
-	sc.Buffer(nil, 2<<20)
-	for sc.Scan() {
-		env, err := record.Decode(sc.Bytes())
-		if err != nil {
-			r.t.Errorf("spill object with an invalid envelope: %v", err)
-		}
-		r.keep(env)
-		r.mu.Lock()
-		r.spilled++
-		r.mu.Unlock()
-	}
-	return &s3.PutObjectOutput{}, sc.Err()
-}
-
-// serve is the failing middleware in front of ingest.
-func (r *region) serve(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		return
-	}
-	r.mu.Lock()
-	f := r.always
-	if len(r.script) > 0 {
-		f, r.script = r.script[0], r.script[1:]
-	}
-	r.requests = append(r.requests, requestIDs(r.t, req.Header, body))
-	r.mu.Unlock()
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	req = req.WithContext(context.WithValue(req.Context(), faultKey{}, f))
-	w.Header().Set("X-Twinstream-Region", r.name)
-	switch f {
-	case tooMany:
-		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(http.StatusTooManyRequests)
-	case albPage:
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "<html><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>")
-	case status500:
-		w.WriteHeader(http.StatusInternalServerError)
-	case status502:
-		w.WriteHeader(http.StatusBadGateway)
-	case reset, lost:
-		if f == lost {
-			r.h.ServeHTTP(httptest.NewRecorder(), req)
-		}
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		conn.Close()
-	case hang:
-		<-req.Context().Done()
-	default:
-		r.h.ServeHTTP(w, req)
-	}
-}
-
-// requestIDs reads the ids of a request as ingest would (gzip undone).
-func requestIDs(t *testing.T, h http.Header, body []byte) []string {
-	if h.Get("Content-Encoding") == "gzip" {
-		zr, err := gzipReader(body)
-		if err != nil {
-			t.Errorf("gzip body: %v", err)
-			return nil
-		}
-		body = zr
-	}
-	var req struct {
-		Records []struct {
-			ID string `json:"id"`
-		} `json:"records"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		t.Errorf("request body: %v", err)
-	}
-	ids := make([]string, len(req.Records))
-	for i, rec := range req.Records {
-		ids[i] = rec.ID
-	}
-	return ids
-}
-
-func (r *region) set(script []fault, always fault) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.script, r.always = script, always
-}
-
-func (r *region) seen() [][]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.requests)
+// newRegion is ingest in region name, knowing this producer's key, behind
+// the failing middleware; maxRecords 0 is ingest's default.
+func newRegion(t *testing.T, name string, maxRecords int) *faultyingest.Region {
+	return faultyingest.New(t, faultyingest.Config{Region: name, APIKey: apiKey, Producer: producer, MaxRecords: maxRecords})
 }
 
 // testRecords are n records: JSON and binary, some with ids of their own
@@ -259,19 +59,6 @@ func testRecords(prefix string, n int) []client.Record {
 		}
 	}
 	return recs
-}
-
-// stores merges the regions' stores.
-func stores(rs ...*region) map[string][]record.Envelope {
-	all := map[string][]record.Envelope{}
-	for _, r := range rs {
-		r.mu.Lock()
-		for id, envs := range r.stored {
-			all[id] = append(all[id], envs...)
-		}
-		r.mu.Unlock()
-	}
-	return all
 }
 
 // checkStored: the records are stored under their ids and nothing else is:
@@ -337,7 +124,7 @@ func clientConfig(endpoints ...string) client.Config {
 func TestClientAgainstIngest(t *testing.T) {
 	tests := []struct {
 		name   string
-		script []fault
+		script []faultyingest.Fault
 		// resent: the request after the first carries only the records at
 		// these indices of the first (nil: all of them)
 		resent   []int
@@ -345,17 +132,17 @@ func TestClientAgainstIngest(t *testing.T) {
 		requests int // in all; default len(script)+1
 	}{
 		{name: "202 at once"},
-		{name: "429 from the WAF", script: []fault{tooMany}},
-		{name: "the ALB's 503 page", script: []fault{albPage}},
-		{name: "500 then 502", script: []fault{status500, status502}},
-		{name: "ingest's partial 503: only the failed records again", script: []fault{partial}, resent: []int{1, 3, 5, 7, 9, 11}},
-		{name: "ingest's partial 503 twice", script: []fault{partial, partial}, resent: []int{1, 3, 5, 7, 9, 11}},
-		{name: "ingest's 503, nothing stored", script: []fault{storageDown, storageDown}},
-		{name: "Kinesis down: spilled, 202", script: []fault{spill}, spilled: true, requests: 1},
-		{name: "connection reset", script: []fault{reset}},
-		{name: "answer lost after storing: a copy under the same ids", script: []fault{lost}},
-		{name: "hang", script: []fault{hang}},
-		{name: "everything at once", script: []fault{partial, tooMany, reset, status502, partial, lost, hang, spill}, spilled: true, requests: 8},
+		{name: "429 from the WAF", script: []faultyingest.Fault{faultyingest.TooMany}},
+		{name: "the ALB's 503 page", script: []faultyingest.Fault{faultyingest.ALBPage}},
+		{name: "500 then 502", script: []faultyingest.Fault{faultyingest.Status500, faultyingest.Status502}},
+		{name: "ingest's partial 503: only the failed records again", script: []faultyingest.Fault{faultyingest.Partial}, resent: []int{1, 3, 5, 7, 9, 11}},
+		{name: "ingest's partial 503 twice", script: []faultyingest.Fault{faultyingest.Partial, faultyingest.Partial}, resent: []int{1, 3, 5, 7, 9, 11}},
+		{name: "ingest's 503, nothing stored", script: []faultyingest.Fault{faultyingest.StorageDown, faultyingest.StorageDown}},
+		{name: "Kinesis down: spilled, 202", script: []faultyingest.Fault{faultyingest.Spill}, spilled: true, requests: 1},
+		{name: "connection reset", script: []faultyingest.Fault{faultyingest.Reset}},
+		{name: "answer lost after storing: a copy under the same ids", script: []faultyingest.Fault{faultyingest.Lost}},
+		{name: "hang", script: []faultyingest.Fault{faultyingest.Hang}},
+		{name: "everything at once", script: []faultyingest.Fault{faultyingest.Partial, faultyingest.TooMany, faultyingest.Reset, faultyingest.Status502, faultyingest.Partial, faultyingest.Lost, faultyingest.Hang, faultyingest.Spill}, spilled: true, requests: 8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -363,10 +150,10 @@ func TestClientAgainstIngest(t *testing.T) {
 			for _, mode := range []string{"Send", "Add"} {
 				t.Run(mode, func(t *testing.T) {
 					r := newRegion(t, "us-east-1", 0)
-					r.set(slices.Clone(tt.script), pass)
+					r.Set(slices.Clone(tt.script), faultyingest.Pass)
 					var mu sync.Mutex
 					var batches []client.BatchEvent
-					cfg := clientConfig(r.url())
+					cfg := clientConfig(r.URL())
 					cfg.FlushInterval = time.Hour
 					cfg.Hooks.Batch = func(e client.BatchEvent) { mu.Lock(); batches = append(batches, e); mu.Unlock() }
 					c, err := client.New(cfg)
@@ -397,8 +184,8 @@ func TestClientAgainstIngest(t *testing.T) {
 						mu.Unlock()
 					}
 					checkAcked(t, len(recs), res)
-					checkStored(t, recs, stores(r))
-					reqs := r.seen()
+					checkStored(t, recs, faultyingest.Stores(r))
+					reqs := r.Requests()
 					if want := cmp.Or(tt.requests, len(tt.script)+1); len(reqs) != want || res.Requests != want {
 						t.Errorf("requests: got %d (the client says %d), want %d", len(reqs), res.Requests, want)
 					}
@@ -434,11 +221,11 @@ func TestClientAgainstIngest(t *testing.T) {
 func TestClientFailover(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		fail func(a *region)
+		fail func(a *faultyingest.Region)
 	}{
-		{"5xx", func(a *region) { a.set(nil, status502) }},
-		{"ingest's 503", func(a *region) { a.set(nil, storageDown) }},
-		{"hangs", func(a *region) { a.set(nil, hang) }},
+		{"5xx", func(a *faultyingest.Region) { a.Set(nil, faultyingest.Status502) }},
+		{"ingest's 503", func(a *faultyingest.Region) { a.Set(nil, faultyingest.StorageDown) }},
+		{"hangs", func(a *faultyingest.Region) { a.Set(nil, faultyingest.Hang) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -446,7 +233,7 @@ func TestClientFailover(t *testing.T) {
 			tt.fail(a)
 			var mu sync.Mutex
 			var moves []client.FailoverEvent
-			cfg := clientConfig(a.url(), b.url())
+			cfg := clientConfig(a.URL(), b.URL())
 			cfg.Cooldown = 500 * time.Millisecond
 			cfg.Hooks.Failover = func(e client.FailoverEvent) { mu.Lock(); moves = append(moves, e); mu.Unlock() }
 			c, err := client.New(cfg)
@@ -459,16 +246,16 @@ func TestClientFailover(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkAcked(t, len(first), res)
-			if got := stores(b); len(got) != len(first) {
+			if got := faultyingest.Stores(b); len(got) != len(first) {
 				t.Errorf("region B stored %d, want all %d after the failover", len(got), len(first))
 			}
 			for _, ack := range res.Acks {
-				if got := ack.Header.Get("X-Twinstream-Region"); got != "us-west-2" || ack.Endpoint != b.url() {
+				if got := ack.Header.Get("X-Twinstream-Region"); got != "us-west-2" || ack.Endpoint != b.URL() {
 					t.Errorf("acknowledged by %s (%s), want region B", got, ack.Endpoint)
 				}
 			}
 			// A works again; after the cool-down the client returns to it.
-			a.set(nil, pass)
+			a.Set(nil, faultyingest.Pass)
 			time.Sleep(cfg.Cooldown)
 			second := testRecords("second", 8)
 			res, err = c.Send(t.Context(), second)
@@ -477,14 +264,14 @@ func TestClientFailover(t *testing.T) {
 			}
 			checkAcked(t, len(second), res)
 			for _, ack := range res.Acks {
-				if ack.Endpoint != a.url() {
+				if ack.Endpoint != a.URL() {
 					t.Errorf("after the cool-down acknowledged by %s, want region A", ack.Endpoint)
 				}
 			}
-			checkStored(t, append(first, second...), stores(a, b))
+			checkStored(t, append(first, second...), faultyingest.Stores(a, b))
 			mu.Lock()
 			defer mu.Unlock()
-			if len(moves) != 2 || moves[0].To != b.url() || moves[1].Reason != "cool-down" || moves[1].To != a.url() {
+			if len(moves) != 2 || moves[0].To != b.URL() || moves[1].Reason != "cool-down" || moves[1].To != a.URL() {
 				t.Errorf("failovers: got %+v, want to B, then back to A after the cool-down", moves)
 			}
 		})
@@ -544,7 +331,7 @@ func TestClientLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := newRegion(t, "us-east-1", tt.maxRecords)
-			cfg := clientConfig(r.url())
+			cfg := clientConfig(r.URL())
 			cfg.MaxRecords, cfg.Gzip = tt.maxRecords, tt.gzip
 			// Generous: under -race on a busy 2-core machine ingest took
 			// over 10 s to decode 5 MiB, the client timed out and
@@ -562,41 +349,33 @@ func TestClientLimits(t *testing.T) {
 				t.Fatalf("Send: %v", err)
 			}
 			checkAcked(t, len(tt.recs), res)
-			checkStored(t, tt.recs, stores(r))
+			checkStored(t, tt.recs, faultyingest.Stores(r))
 			mu.Lock()
 			defer mu.Unlock()
 			if statuses[202] != res.Requests || res.Requests < tt.minReqs {
 				t.Errorf("answers %v in %d requests, want only 202s, at least %d requests", statuses, res.Requests, tt.minReqs)
 			}
-			if reqs := r.seen(); tt.first > 0 && len(reqs[0]) != tt.first {
+			if reqs := r.Requests(); tt.first > 0 && len(reqs[0]) != tt.first {
 				t.Errorf("first request: %d records, want %d", len(reqs[0]), tt.first)
 			}
 		})
 	}
 }
 
-func gzipReader(b []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(zr)
-}
-
 // TestLoadAgainstIngest: client/load's counts and ids match what ingest
 // stored, through partial 503s, lost answers and spills.
 func TestLoadAgainstIngest(t *testing.T) {
 	r := newRegion(t, "us-east-1", 0)
-	script := make([]fault, 60)
+	script := make([]faultyingest.Fault, 60)
 	for i := range script {
-		script[i] = []fault{pass, partial, pass, lost, spill, tooMany}[i%6]
+		script[i] = []faultyingest.Fault{faultyingest.Pass, faultyingest.Partial, faultyingest.Pass, faultyingest.Lost, faultyingest.Spill, faultyingest.TooMany}[i%6]
 	}
-	r.set(script, pass)
-	rep, err := load.Run(t.Context(), load.Config{Client: clientConfig(r.url()), Count: 3000, BatchSize: 70, Concurrency: 4, RecordSize: 300})
+	r.Set(script, faultyingest.Pass)
+	rep, err := load.Run(t.Context(), load.Config{Client: clientConfig(r.URL()), Count: 3000, BatchSize: 70, Concurrency: 4, RecordSize: 300})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored := stores(r)
+	stored := faultyingest.Stores(r)
 	if rep.Sent != 3000 || rep.Accepted != 3000 || rep.Failed != 0 || len(rep.IDs) != 3000 || len(stored) != 3000 {
 		t.Fatalf("sent %d, accepted %d, failed %d, %d ids; stored %d: want 3000 each and none failed", rep.Sent, rep.Accepted, rep.Failed, len(rep.IDs), len(stored))
 	}
@@ -609,9 +388,7 @@ func TestLoadAgainstIngest(t *testing.T) {
 			t.Errorf("id %s: %d bytes of data, want 300", id, len(envs[0].Data))
 		}
 	}
-	r.mu.Lock()
-	spilled := r.spilled
-	r.mu.Unlock()
+	_, spilled, _ := r.Snapshot()
 	if rep.Spilled != spilled {
 		t.Errorf("spilled: got %d, want the %d records in spill objects", rep.Spilled, spilled)
 	}

@@ -1,40 +1,29 @@
 // Package send_test runs `twinstream send` (cmd/twinstream, in-process and
 // as a built binary) against the real ingest handler
-// (lambdas/ingest/ingest) behind an HTTP server on 127.0.0.1, with fakes of
+// (lambdas/ingest/ingest) behind an HTTP server on 127.0.0.1
+// (internal/faultyingest), with fakes of
 // Kinesis, S3 and Secrets Manager that keep what ingest wrote, and a
 // middleware that fails on purpose: the command's counts and ids must be
 // what ingest stored.
 package send_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/twinstream/twinstream/cmd/twinstream/awsfake"
 	"github.com/twinstream/twinstream/cmd/twinstream/cli"
 	"github.com/twinstream/twinstream/cmd/twinstream/pipeline"
 	"github.com/twinstream/twinstream/cmd/twinstream/send"
-	"github.com/twinstream/twinstream/lambdas/ingest/ingest"
-	"github.com/twinstream/twinstream/lambdas/record"
-	"github.com/twinstream/twinstream/lambdas/stream"
+	"github.com/twinstream/twinstream/e2e/internal/faultyingest"
 )
 
 func TestMain(m *testing.M) {
@@ -47,153 +36,10 @@ const (
 	producer = "team-send"
 )
 
-// fault is what the middleware does with one request.
-type fault string
-
-const (
-	pass        fault = ""        // to ingest
-	tooMany     fault = "429"     // the WAF's 429, Retry-After: 1
-	status502   fault = "502"     // the ALB: the function failed
-	partial     fault = "partial" // to ingest, whose Kinesis fails the odd records and whose spill bucket fails: ingest's partial 503
-	spill       fault = "spill"   // to ingest, whose Kinesis fails every record: it spills (202, spilled)
-	storageDown fault = "storage" // to ingest, whose Kinesis and spill bucket fail: 503, nothing stored
-	hang        fault = "hang"    // no answer until the client gives up or the server closes
-)
-
-type faultKey struct{}
-
-// region is one ingest behind a failing middleware, with what it stored.
-type region struct {
-	t    *testing.T
-	name string
-	h    *ingest.Handler
-	srv  *httptest.Server
-
-	mu       sync.Mutex
-	script   []fault
-	always   fault
-	requests int
-	stored   map[string][]record.Envelope
-	spilled  int
-}
-
-func newRegion(t *testing.T, name string) *region {
-	t.Helper()
-	r := &region{t: t, name: name, stored: map[string][]record.Envelope{}}
-	sum := sha256.Sum256([]byte(apiKey))
-	secret := fmt.Sprintf(`{"keys":[{"id":%q,"sha256":%q}]}`, producer, hex.EncodeToString(sum[:]))
-	h, err := ingest.New(ingest.Config{Region: name, SpillBucket: "spill", KeysSecretARN: "twinstream/api-keys", BreakerAfter: -1},
-		ingest.Deps{
-			Kinesis: ingest.PutFunc(r.put),
-			S3:      ingest.PutObjectFunc(r.putObject),
-			Secrets: ingest.GetSecretValueFunc(func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-				return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(secret)}, nil
-			}),
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.h = h
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *region) url() string { return r.srv.URL + ingest.Path }
-
-func (r *region) set(script []fault, always fault) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.script, r.always = script, always
-}
-
-func (r *region) keep(envs ...record.Envelope) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range envs {
-		r.stored[e.ID] = append(r.stored[e.ID], e)
-	}
-}
-
-// put is Kinesis: it takes the entries, or fails some as the fault says.
-func (r *region) put(ctx context.Context, entries []stream.Entry) stream.Result {
-	f, _ := ctx.Value(faultKey{}).(fault)
-	res := stream.Result{Calls: 1}
-	for i, e := range entries {
-		if f == spill || f == storageDown || (f == partial && i%2 == 1) {
-			res.Failed = append(res.Failed, i)
-			continue
-		}
-		env, err := record.Decode(e.Data)
-		if err != nil {
-			r.t.Errorf("kinesis got an invalid envelope: %v", err)
-		}
-		r.keep(env)
-	}
-	if len(res.Failed) > 0 {
-		res.Faults, res.Err = 1, errors.New("kinesis: connection refused")
-	}
-	return res
-}
-
-// putObject is the spill bucket.
-func (r *region) putObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	if f, _ := ctx.Value(faultKey{}).(fault); f == partial || f == storageDown {
-		return nil, errors.New("s3: service unavailable")
-	}
-	sc := bufio.NewScanner(in.Body)
-	sc.Buffer(nil, 2<<20)
-	for sc.Scan() {
-		env, err := record.Decode(sc.Bytes())
-		if err != nil {
-			r.t.Errorf("spill object with an invalid envelope: %v", err)
-		}
-		r.keep(env)
-		r.mu.Lock()
-		r.spilled++
-		r.mu.Unlock()
-	}
-	return &s3.PutObjectOutput{}, sc.Err()
-}
-
-func (r *region) serve(w http.ResponseWriter, req *http.Request) {
-	// Read first: the server notices a client gone (hang) only once the
-	// body is read.
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		return
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	r.mu.Lock()
-	f := r.always
-	if len(r.script) > 0 {
-		f, r.script = r.script[0], r.script[1:]
-	}
-	r.requests++
-	r.mu.Unlock()
-	req = req.WithContext(context.WithValue(req.Context(), faultKey{}, f))
-	switch f {
-	case tooMany:
-		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(http.StatusTooManyRequests)
-	case status502:
-		w.WriteHeader(http.StatusBadGateway)
-	case hang:
-		<-req.Context().Done()
-	default:
-		r.h.ServeHTTP(w, req)
-	}
-}
-
-// snapshot returns a copy of what the region stored, and its counts.
-func (r *region) snapshot() (stored map[string][]record.Envelope, spilled, requests int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	stored = make(map[string][]record.Envelope, len(r.stored))
-	for id, envs := range r.stored {
-		stored[id] = append([]record.Envelope(nil), envs...)
-	}
-	return stored, r.spilled, r.requests
+// newRegion is ingest in region name, knowing this producer's key, behind
+// the failing middleware.
+func newRegion(t *testing.T, name string) *faultyingest.Region {
+	return faultyingest.New(t, faultyingest.Config{Region: name, APIKey: apiKey, Producer: producer})
 }
 
 type result struct {
@@ -242,15 +88,9 @@ func readIDs(t *testing.T, path string) []string {
 
 // checkStored: the acknowledged ids are exactly what the regions stored,
 // each once, from this producer, with data of size bytes.
-func checkStored(t *testing.T, acked []string, size int, rs ...*region) {
+func checkStored(t *testing.T, acked []string, size int, rs ...*faultyingest.Region) {
 	t.Helper()
-	all := map[string][]record.Envelope{}
-	for _, r := range rs {
-		stored, _, _ := r.snapshot()
-		for id, envs := range stored {
-			all[id] = append(all[id], envs...)
-		}
-	}
+	all := faultyingest.Stores(rs...)
 	if len(all) != len(acked) {
 		t.Errorf("stored %d ids, want the %d acknowledged", len(all), len(acked))
 	}
@@ -277,13 +117,13 @@ func checkStored(t *testing.T, acked []string, size int, rs ...*region) {
 func TestSendAgainstIngest(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
-		script []fault
+		script []faultyingest.Fault
 	}{
 		{"clean", nil},
-		{"failing part of the time", func() []fault {
-			script := make([]fault, 48)
+		{"failing part of the time", func() []faultyingest.Fault {
+			script := make([]faultyingest.Fault, 48)
 			for i := range script {
-				script[i] = []fault{pass, partial, tooMany, pass, status502, spill}[i%6]
+				script[i] = []faultyingest.Fault{faultyingest.Pass, faultyingest.Partial, faultyingest.TooMany, faultyingest.Pass, faultyingest.Status502, faultyingest.Spill}[i%6]
 			}
 			return script
 		}()},
@@ -291,9 +131,9 @@ func TestSendAgainstIngest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := newRegion(t, "us-east-1")
-			r.set(tt.script, pass)
+			r.Set(tt.script, faultyingest.Pass)
 			ids := filepath.Join(t.TempDir(), "ids")
-			res := run(t, keyed, nil, "send", "--url", r.url(), "--count", "2000", "--batch", "100", "--concurrency", "4", "--size", "300",
+			res := run(t, keyed, nil, "send", "--url", r.URL(), "--count", "2000", "--batch", "100", "--concurrency", "4", "--size", "300",
 				"--ids", ids, "--json")
 			s := summary(t, res)
 			if res.code != cli.ExitOK || s.Sent != 2000 || s.Acknowledged != 2000 || s.Failed != 0 {
@@ -301,7 +141,7 @@ func TestSendAgainstIngest(t *testing.T) {
 			}
 			acked := readIDs(t, ids)
 			checkStored(t, acked, 300, r)
-			_, spilled, requests := r.snapshot()
+			_, spilled, requests := r.Snapshot()
 			if s.Spilled != spilled || s.Requests != requests {
 				t.Errorf("spilled %d in %d requests, ingest spilled %d and got %d", s.Spilled, s.Requests, spilled, requests)
 			}
@@ -329,11 +169,11 @@ func text(t *testing.T, s send.Summary) string {
 // exit status 1 and says so; nothing is stored.
 func TestSendWrongKey(t *testing.T) {
 	r := newRegion(t, "us-east-1")
-	res := run(t, map[string]string{"TWINSTREAM_API_KEY": "tsk_revoked-long-ago"}, nil, "send", "--url", r.url(), "--count", "500", "--batch", "50")
+	res := run(t, map[string]string{"TWINSTREAM_API_KEY": "tsk_revoked-long-ago"}, nil, "send", "--url", r.URL(), "--count", "500", "--batch", "50")
 	if res.code != cli.ExitFailure {
 		t.Errorf("exit %d, want %d", res.code, cli.ExitFailure)
 	}
-	want := "twinstream: API key refused (401 Unauthorized from " + r.url() + "): ingest does not know the key from $TWINSTREAM_API_KEY, or it was revoked"
+	want := "twinstream: API key refused (401 Unauthorized from " + r.URL() + "): ingest does not know the key from $TWINSTREAM_API_KEY, or it was revoked"
 	if !strings.Contains(res.stderr, want) || !strings.Contains(res.stdout, "acknowledged  0") {
 		t.Errorf("stderr lacks %q, or stdout the summary\nstdout:\n%s\nstderr:\n%s", want, res.stdout, res.stderr)
 	}
@@ -341,7 +181,7 @@ func TestSendWrongKey(t *testing.T) {
 		t.Error("the key is in the output")
 	}
 	t.Logf("exit %d\nstdout:\n%sstderr:\n%s", res.code, res.stdout, res.stderr)
-	stored, _, requests := r.snapshot()
+	stored, _, requests := r.Snapshot()
 	if len(stored) != 0 || requests > 4 {
 		t.Errorf("stored %d records in %d requests, want none, in at most one request per sender", len(stored), requests)
 	}
@@ -398,8 +238,8 @@ func deploy(t *testing.T, producerURL, failoverURL string) func(context.Context,
 // URL's, where each is stored once.
 func TestSendDiscoveryFailover(t *testing.T) {
 	a, b := newRegion(t, "us-east-1"), newRegion(t, "us-west-2")
-	a.set(nil, storageDown)
-	clients := deploy(t, a.url(), b.url())
+	a.Set(nil, faultyingest.StorageDown)
+	clients := deploy(t, a.URL(), b.URL())
 	ids := filepath.Join(t.TempDir(), "ids")
 	res := run(t, map[string]string{"TWINSTREAM_NAME": "twinstream", "TWINSTREAM_API_KEY": apiKey}, clients,
 		"send", "--count", "600", "--batch", "100", "--concurrency", "2", "--ids", ids, "--json")
@@ -407,11 +247,11 @@ func TestSendDiscoveryFailover(t *testing.T) {
 	if res.code != cli.ExitOK || s.Acknowledged != 600 || s.Failovers < 1 {
 		t.Fatalf("exit %d, acknowledged %d, failovers %d; want 0, 600, at least one\nstderr:\n%s", res.code, s.Acknowledged, s.Failovers, res.stderr)
 	}
-	if want := "sending to " + a.url() + ", then " + b.url() + " (pipeline twinstream: its ProducerUrl and FailoverUrl outputs of stack twinstream-global)"; !strings.Contains(res.stderr, want) {
+	if want := "sending to " + a.URL() + ", then " + b.URL() + " (pipeline twinstream: its ProducerUrl and FailoverUrl outputs of stack twinstream-global)"; !strings.Contains(res.stderr, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
 	}
 	checkStored(t, readIDs(t, ids), 100, a, b)
-	if stored, _, requests := a.snapshot(); len(stored) != 0 || requests < 2 {
+	if stored, _, requests := a.Snapshot(); len(stored) != 0 || requests < 2 {
 		t.Errorf("the producer URL's ingest stored %d in %d requests, want none, and at least 2 tries", len(stored), requests)
 	}
 	t.Logf("\n%s", text(t, s))

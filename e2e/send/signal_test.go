@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twinstream/twinstream/cmd/twinstream/send"
+	"github.com/twinstream/twinstream/e2e/internal/faultyingest"
 )
 
 // command is the twinstream binary running `send`, its stderr read as it
@@ -105,8 +106,8 @@ func TestSendSignals(t *testing.T) {
 	bin := build(t)
 
 	r := newRegion(t, "us-east-1")
-	c := start(t, bin, "send", "--url", r.url(), "--count", "0", "--rate", "500", "--batch", "20", "--json", "--progress")
-	waitFor(t, "records stored", func() bool { s, _, _ := r.snapshot(); return len(s) >= 200 })
+	c := start(t, bin, "send", "--url", r.URL(), "--count", "0", "--rate", "500", "--batch", "20", "--json", "--progress")
+	waitFor(t, "records stored", func() bool { s, _, _ := r.Snapshot(); return len(s) >= 200 })
 	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestSendSignals(t *testing.T) {
 	if err := json.Unmarshal(c.stdout.Bytes(), &s); err != nil {
 		t.Fatalf("summary: %v\nstdout:\n%s\nstderr:\n%s", err, c.stdout.String(), c.errors())
 	}
-	stored, _, _ := r.snapshot()
+	stored, _, _ := r.Snapshot()
 	if code := c.cmd.ProcessState.ExitCode(); code != 0 || !s.Interrupted || s.Sent < 200 || s.Acknowledged != s.Sent || len(stored) != s.Sent {
 		t.Errorf("after Ctrl-C: exit %d, %+v, stored %d; want 0, interrupted, every record sent acknowledged and stored", code, s, len(stored))
 	}
@@ -126,9 +127,9 @@ func TestSendSignals(t *testing.T) {
 	// Ingest hangs: the first Ctrl-C waits for the batches in flight, the
 	// second quits.
 	h := newRegion(t, "us-west-2")
-	h.set(nil, hang)
-	c = start(t, bin, "send", "--url", h.url(), "--count", "0", "--batch", "20")
-	waitFor(t, "a request", func() bool { _, _, n := h.snapshot(); return n > 0 })
+	h.Set(nil, faultyingest.Hang)
+	c = start(t, bin, "send", "--url", h.URL(), "--count", "0", "--batch", "20")
+	waitFor(t, "a request", func() bool { _, _, n := h.Snapshot(); return n > 0 })
 	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 // Module e2e holds what only this repository's tests and drill use: the
-// local AWS stand-ins (internal/standin), the handlers' end-to-end tests
-// (lambdas), the producer client's against the real ingest handler
-// (client), the outage drill (drill) and the pinned tools (aws-lambda-rie,
-// staticcheck). It is a module of its own so that none of it reaches the
+// local AWS stand-ins (internal/standin), the real ingest handler behind a
+// middleware that fails on purpose (internal/faultyingest), the handlers'
+// end-to-end tests (lambdas), the producer client's (client), the
+// operator command's (cli, send), the outage drill (drill), the capacity
+// model (capacity), make bench's summary (benchtargets) and the pinned
+// tools (aws-lambda-rie, staticcheck). It is a module of its own so that none of it reaches the
 // go.mod of a team that requires the library.
 module github.com/twinstream/twinstream/e2e
 

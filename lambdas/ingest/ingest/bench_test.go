@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/twinstream/twinstream/lambdas/albhttp"
+	"github.com/twinstream/twinstream/lambdas/internal/cputime"
 	"github.com/twinstream/twinstream/lambdas/stream"
 )
 
@@ -56,12 +57,12 @@ func BenchmarkServe200B(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := cputime.Used()
 	for b.Loop() {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, post("application/json", bearerKey, body))
 	}
-	reportRecords(b, n, cpuTime()-cpu)
+	reportRecords(b, n, cputime.Used()-cpu)
 }
 
 // reportRecords reports records per second of the benchmark's wall-clock
@@ -170,13 +171,13 @@ func BenchmarkALB(b *testing.B) {
 			b.SetBytes(int64(len(payload)))
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := cputime.Used()
 			for b.Loop() {
 				if _, err := fn.Invoke(ctx, payload); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportRecords(b, n, cpuTime()-cpu)
+			reportRecords(b, n, cputime.Used()-cpu)
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	kpgzip "github.com/klauspost/compress/gzip"
 
+	"github.com/twinstream/twinstream/lambdas/internal/cputime"
 	"github.com/twinstream/twinstream/lambdas/pack"
 	"github.com/twinstream/twinstream/lambdas/pack/sample"
 	"github.com/twinstream/twinstream/lambdas/record"
@@ -64,14 +65,14 @@ func BenchmarkProcess(b *testing.B) {
 	p := &Processor{Client: PutObjectFunc(discard), Region: "us-east-1", Bucket: "sink"}
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		res, err := p.Run(ctx, recs)
 		if err != nil || res.Written != len(recs) {
 			b.Fatalf("got %d written, %v, want %d, nil", res.Written, err, len(recs))
 		}
 	}
-	reportRate(b, b.N*len(recs), cpuTime()-cpu0)
+	reportRate(b, b.N*len(recs), cputime.Used()-cpu0)
 }
 
 // reportRate reports records/s and records/cpu-s: on a shared machine the
@@ -105,14 +106,14 @@ func BenchmarkProcessPacked(b *testing.B) {
 	p := &Processor{Client: PutObjectFunc(discard), Region: "us-east-1", Bucket: "sink"}
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		res, err := p.Run(ctx, recs)
 		if err != nil || res.Written != 5000 {
 			b.Fatalf("got %d written, %v, want 5000, nil", res.Written, err)
 		}
 	}
-	reportRate(b, b.N*5000, cpuTime()-cpu0)
+	reportRate(b, b.N*5000, cputime.Used()-cpu0)
 }
 
 // BenchmarkProcessMixedHours is BenchmarkProcess after an outage: replayed

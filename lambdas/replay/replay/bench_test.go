@@ -15,6 +15,7 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/twinstream/twinstream/lambdas/internal/cputime"
 	"github.com/twinstream/twinstream/lambdas/record"
 	"github.com/twinstream/twinstream/lambdas/replay/replay"
 	"github.com/twinstream/twinstream/lambdas/stream"
@@ -125,11 +126,11 @@ func BenchmarkReplayDrain(b *testing.B) {
 			calls = 0
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := cputime.Used()
 			for b.Loop() {
 				r.Run(context.Background(), msgs)
 			}
-			cpu = cpuTime() - cpu
+			cpu = cputime.Used() - cpu
 			objects := float64(b.N * batch)
 			b.ReportMetric(objects/b.Elapsed().Seconds(), "objects/s")
 			b.ReportMetric(objects*perObject/b.Elapsed().Seconds(), "records/s")

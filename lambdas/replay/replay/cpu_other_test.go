@@ -1,8 +1,0 @@
-//go:build !unix
-
-package replay_test
-
-import "time"
-
-// cpuTime is unknown here: benchmarks leave out their per-CPU-second figure.
-func cpuTime() time.Duration { return 0 }
